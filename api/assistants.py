@@ -1,0 +1,87 @@
+"""`/api/v1/assistants/` — lifecycle, versions, promotion and rollback (SPEC §3)."""
+from __future__ import annotations
+
+from flask import Blueprint
+
+from api.auth import current_auth, current_org
+from api.endpoint import endpoint
+from api.schemas.assistants import (
+    AssistantCreate,
+    AssistantOut,
+    AssistantPage,
+    AssistantUpdate,
+    VersionOut,
+    VersionPage,
+)
+from api.schemas.common import ListQuery
+from services import assistants as svc
+
+bp = Blueprint("assistants", __name__, url_prefix="/api/v1/assistants")
+TAGS = ["Assistants"]
+
+
+@bp.post("/")
+@endpoint(summary="Create an assistant (version 1, live)", tags=TAGS, body=AssistantCreate,
+          response=AssistantOut, status=201, errors=(422,))
+def create(body: AssistantCreate) -> AssistantOut:
+    assistant = svc.create_assistant(current_org(), body.model_dump(), actor=current_auth().key_id)
+    return AssistantOut.of(assistant)
+
+
+@bp.get("/")
+@endpoint(summary="List assistants, newest first", tags=TAGS, query=ListQuery,
+          response=AssistantPage)
+def list_(query: ListQuery) -> AssistantPage:
+    page = svc.list_assistants(current_org(), limit=query.limit, cursor=query.cursor)
+    return AssistantPage(items=[AssistantOut.of(a) for a in page.items],
+                         next_cursor=page.next_cursor)
+
+
+@bp.get("/<assistant_id>")
+@endpoint(summary="Get an assistant", tags=TAGS, response=AssistantOut, errors=(404,))
+def get(assistant_id: str) -> AssistantOut:
+    return AssistantOut.of(svc.get_assistant(current_org(), assistant_id))
+
+
+@bp.patch("/<assistant_id>")
+@endpoint(summary="Change an assistant: configuration → new version; is_active → switch",
+          tags=TAGS, body=AssistantUpdate, response=AssistantOut, errors=(404, 422))
+def update(assistant_id: str, body: AssistantUpdate) -> AssistantOut:
+    changes = body.model_dump(exclude_unset=True, exclude={"promote", "note"})
+    assistant, _ = svc.update_assistant(current_org(), assistant_id, changes,
+                                        promote=body.promote, note=body.note,
+                                        actor=current_auth().key_id)
+    return AssistantOut.of(assistant)
+
+
+@bp.delete("/<assistant_id>")
+@endpoint(summary="Delete an assistant (history stays readable)", tags=TAGS, status=204,
+          errors=(404,))
+def delete(assistant_id: str) -> None:
+    svc.delete_assistant(current_org(), assistant_id)
+
+
+@bp.get("/<assistant_id>/versions")
+@endpoint(summary="List an assistant's versions, newest first", tags=TAGS, query=ListQuery,
+          response=VersionPage, errors=(404,))
+def versions(assistant_id: str, query: ListQuery) -> VersionPage:
+    org = current_org()
+    assistant = svc.get_assistant(org, assistant_id)
+    page = svc.list_versions(org, assistant, limit=query.limit, cursor=query.cursor)
+    return VersionPage(items=[VersionOut.of(v, assistant.live_version) for v in page.items],
+                       next_cursor=page.next_cursor)
+
+
+@bp.get("/<assistant_id>/versions/<int:number>")
+@endpoint(summary="Get one version", tags=TAGS, response=VersionOut, errors=(404,))
+def version(assistant_id: str, number: int) -> VersionOut:
+    org = current_org()
+    assistant = svc.get_assistant(org, assistant_id)
+    return VersionOut.of(svc.get_version(org, assistant, number), assistant.live_version)
+
+
+@bp.post("/<assistant_id>/versions/<int:number>/promote")
+@endpoint(summary="Make a version live (promotion and rollback)", tags=TAGS,
+          response=AssistantOut, errors=(404,))
+def promote(assistant_id: str, number: int) -> AssistantOut:
+    return AssistantOut.of(svc.promote_version(current_org(), assistant_id, number))

@@ -1,0 +1,56 @@
+"""Request ids on every response and a request-log row for every keyed call."""
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+from flask import Flask, Response, current_app, g, request
+
+from api.auth import is_keyed_path
+from models.types import utcnow
+from services.request_log import RequestLogWriter
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
+
+
+def start_request() -> None:
+    g.request_started = time.perf_counter()
+    incoming = request.headers.get("X-Request-ID", "")
+    g.request_id = incoming if _REQUEST_ID.match(incoming) else "req_" + uuid.uuid4().hex
+
+
+def finish_request(response: Response) -> Response:
+    request_id = g.get("request_id") or "req_" + uuid.uuid4().hex
+    response.headers["X-Request-ID"] = request_id
+    if response.status_code != 429:
+        response.headers.pop("Retry-After", None)  # the limiter adds it to every response
+    if not is_keyed_path(request.path):
+        return response
+    started = g.get("request_started") or time.perf_counter()
+    auth = g.get("auth")
+    now = utcnow()
+    row = {
+        "org_id": auth.org.id if auth and auth.org else None,
+        "api_key_id": auth.key.id if auth else None,
+        "method": request.method,
+        "route": request.url_rule.rule if request.url_rule else "<unmatched>",
+        "path": request.path[:500],
+        "status": response.status_code,
+        "latency_ms": round((time.perf_counter() - started) * 1000.0, 3),
+        "request_id": request_id,
+        "client_ip": request.remote_addr,
+        "created_at": now,
+    }
+    touch = (auth.key.id, now) if auth and g.get("key_touch") else None
+    writer: RequestLogWriter = current_app.extensions["companin_request_log"]
+    writer.write(row, touch)
+    return response
+
+
+def init_observability(app: Flask) -> None:
+    app.extensions["companin_request_log"] = RequestLogWriter(
+        app, app.config["REQUEST_LOG_FLUSH_SECONDS"]
+    )
+    app.before_request(start_request)
+    app.after_request(finish_request)

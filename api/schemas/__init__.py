@@ -1,0 +1,1 @@
+"""Pydantic models: request bodies, query strings and responses of the JSON API."""

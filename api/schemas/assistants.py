@@ -1,0 +1,134 @@
+"""Assistant request and response shapes (SPEC §3)."""
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+import langcodes
+from pydantic import BaseModel, Field, field_validator
+
+from api.schemas.common import Strict, Timestamp
+
+_TASK_KEY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+def _check_language(value: str) -> str:
+    if not langcodes.tag_is_valid(value):
+        raise ValueError("Use a BCP 47 language tag such as 'it', 'en' or 'en-US'.")
+    return langcodes.standardize_tag(value)
+
+
+def _check_task_models(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > 20:
+        raise ValueError("At most 20 task models.")
+    for key, model in value.items():
+        if not _TASK_KEY.match(key):
+            raise ValueError(f"Task name {key!r} must be lowercase letters, digits or _.")
+        if not isinstance(model, str) or not 1 <= len(model.strip()) <= 100:
+            raise ValueError(f"Model for {key!r} must be 1 to 100 characters.")
+    return {k: v.strip() for k, v in value.items()}
+
+
+class AssistantConfigFields(Strict):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=5000)
+    tone: str | None = Field(None, max_length=200)
+    language: str | None = Field(None, max_length=35)
+    instructions: str | None = Field(None, max_length=20000)
+    task_models: dict[str, str] | None = None
+
+    @field_validator("language")
+    @classmethod
+    def _lang(cls, v: str | None) -> str | None:
+        return None if v is None else _check_language(v)
+
+    @field_validator("task_models")
+    @classmethod
+    def _tasks(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        return None if v is None else _check_task_models(v)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("Name cannot be blank.")
+        return None if v is None else v.strip()
+
+
+class AssistantCreate(AssistantConfigFields):
+    name: str = Field(..., min_length=1, max_length=200)
+    language: str = Field("en", max_length=35)
+    is_active: bool = True
+
+
+class AssistantUpdate(AssistantConfigFields):
+    is_active: bool | None = None
+    promote: bool = False
+    note: str | None = Field(None, max_length=500, description="Why this version was made.")
+
+
+class KnowledgeScope(Strict):
+    mode: Literal["all", "linked"] = "all"
+    linked: list[str] = Field(default_factory=list, max_length=1000)
+    excluded: list[str] = Field(default_factory=list, max_length=1000)
+
+
+class AssistantOut(BaseModel):
+    id: str
+    name: str
+    description: str
+    tone: str
+    language: str
+    instructions: str
+    task_models: dict[str, str]
+    is_active: bool
+    live_version: int
+    latest_version: int
+    knowledge: KnowledgeScope
+    created_at: Timestamp
+    updated_at: Timestamp
+
+    @classmethod
+    def of(cls, a) -> "AssistantOut":  # noqa: ANN001 - ORM row
+        return cls(
+            id=a.id, name=a.name, description=a.description, tone=a.tone, language=a.language,
+            instructions=a.instructions, task_models=a.task_models or {},
+            is_active=a.is_active, live_version=a.live_version,
+            latest_version=a.latest_version,
+            knowledge=KnowledgeScope(mode=a.knowledge_mode, linked=a.knowledge_linked or [],
+                                     excluded=a.knowledge_excluded or []),
+            created_at=a.created_at, updated_at=a.updated_at,
+        )
+
+
+class VersionOut(BaseModel):
+    assistant_id: str
+    number: int
+    is_live: bool
+    name: str
+    description: str
+    tone: str
+    language: str
+    instructions: str
+    task_models: dict[str, str]
+    note: str
+    created_at: Timestamp
+
+    @classmethod
+    def of(cls, v, live_version: int) -> "VersionOut":  # noqa: ANN001 - ORM row
+        return cls(
+            assistant_id=v.assistant_id, number=v.number, is_live=v.number == live_version,
+            name=v.name, description=v.description, tone=v.tone, language=v.language,
+            instructions=v.instructions, task_models=v.task_models or {}, note=v.note,
+            created_at=v.created_at,
+        )
+
+
+class AssistantPage(BaseModel):
+    items: list[AssistantOut]
+    next_cursor: str | None
+
+
+class VersionPage(BaseModel):
+    items: list[VersionOut]
+    next_cursor: str | None

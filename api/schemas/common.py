@@ -1,0 +1,44 @@
+"""Shapes shared by every resource: errors, pages, list queries, timestamps."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+from models.types import isoformat
+
+T = TypeVar("T")
+
+# ISO 8601 UTC with Z on output (SPEC §1).
+Timestamp = Annotated[datetime, PlainSerializer(isoformat, return_type=str, when_used="json")]
+
+
+class Strict(BaseModel):
+    """Request bodies refuse unknown fields, so a typo is a 422, not a silent no-op."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] = {}
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+class ListQuery(Strict):
+    limit: int = Field(20, ge=1, le=100)
+    cursor: str | None = Field(None, max_length=500)
+
+
+class JobRef(BaseModel):
+    job_id: str

@@ -1,0 +1,148 @@
+"""Command line (SPEC §9): every command prints JSON so scripts can read it."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from errors import AppError
+from extensions import db
+from models.orgs import Organization
+
+org_cli = AppGroup("org", help="Organizations.")
+key_cli = AppGroup("key", help="API keys.")
+user_cli = AppGroup("user", help="Console operators.")
+
+
+def _emit(payload: dict) -> None:
+    click.echo(json.dumps(payload, indent=2))
+
+
+def _fail(exc: AppError) -> None:
+    click.echo(json.dumps(exc.to_dict()), err=True)
+    sys.exit(1)
+
+
+def _org(org_id: str) -> Organization:
+    org = db.session.get(Organization, org_id)
+    if org is None:
+        click.echo(json.dumps({"error": {"code": "not_found",
+                                         "message": f"No organization {org_id}."}}), err=True)
+        sys.exit(1)
+    return org
+
+
+@org_cli.command("create")
+@click.argument("name")
+@click.option("--rate-limit", type=int, default=None, help="Requests per hour (default 100).")
+def org_create(name: str, rate_limit: int | None) -> None:
+    """Create an organization and its first API key."""
+    from services.keys import create_key
+    from services.orgs import create_organization
+
+    try:
+        org = create_organization(name, rate_limit_per_hour=rate_limit)
+    except AppError as exc:
+        _fail(exc)
+    minted = create_key(org, name="default")
+    _emit({"organization_id": org.id, "api_key": minted.secret, "key_id": minted.key.id})
+
+
+@org_cli.command("set-limit")
+@click.argument("org_id")
+@click.argument("per_hour", type=int)
+def org_set_limit(org_id: str, per_hour: int) -> None:
+    """Change an organization's hourly request limit."""
+    from services.orgs import update_settings
+
+    org = _org(org_id)
+    try:
+        update_settings(org, rate_limit_per_hour=per_hour)
+    except AppError as exc:
+        _fail(exc)
+    _emit({"organization_id": org.id, "rate_limit_per_hour": org.rate_limit_per_hour})
+
+
+@key_cli.command("create")
+@click.option("--org", "org_id", default=None, help="Organization id.")
+@click.option("--platform", is_flag=True, help="A platform key (analytics across orgs).")
+@click.option("--name", default="", help="A label for the key.")
+def key_create(org_id: str | None, platform: bool, name: str) -> None:
+    """Create an API key; the key is printed once and never stored."""
+    from services.keys import create_key
+
+    if platform == bool(org_id):
+        raise click.UsageError("Give exactly one of --org ORG_ID or --platform.")
+    org = _org(org_id) if org_id else None
+    minted = create_key(org, name=name, platform=platform)
+    _emit({"id": minted.key.id, "api_key": minted.secret, "platform": platform,
+           "organization_id": org.id if org else None})
+
+
+@key_cli.command("revoke")
+@click.option("--org", "org_id", required=True)
+@click.argument("key_id")
+def key_revoke(org_id: str, key_id: str) -> None:
+    from services.keys import revoke_key
+
+    try:
+        key = revoke_key(_org(org_id), key_id)
+    except AppError as exc:
+        _fail(exc)
+    _emit({"id": key.id, "revoked_at": key.revoked_at.isoformat()})
+
+
+@user_cli.command("create")
+@click.option("--org", "org_id", required=True)
+@click.option("--email", required=True)
+@click.option("--password", required=True)
+@click.option("--role", default="owner", type=click.Choice(["owner", "admin", "viewer"]))
+@click.option("--name", default="")
+def user_create(org_id: str, email: str, password: str, role: str, name: str) -> None:
+    """Create a console operator."""
+    from services.users import create_user
+
+    try:
+        user = create_user(_org(org_id), email=email, password=password, role=role, name=name)
+    except AppError as exc:
+        _fail(exc)
+    _emit({"id": user.id, "email": user.email, "role": user.role, "organization_id": org_id})
+
+
+@click.command("seed-demo")
+@click.option("--email", default="admin@demo.companin.local")
+@click.option("--password", default="companin-demo")
+def seed_demo(email: str, password: str) -> None:
+    """Create (once) a demo organization with an assistant, a key and a console owner."""
+    from sqlalchemy import select
+
+    from models.orgs import User
+    from services.assistants import create_assistant
+    from services.keys import create_key
+    from services.orgs import create_organization
+    from services.users import create_user
+
+    existing = db.session.execute(select(User).where(User.email == email)).scalar_one_or_none()
+    if existing is not None:
+        org = db.session.get(Organization, existing.org_id)
+        minted = create_key(org, name="make run")
+    else:
+        org = create_organization("Demo Organization")
+        minted = create_key(org, name="make run")
+        create_user(org, email=email, password=password, role="owner", name="Demo Owner")
+        create_assistant(org, {"name": "Support Assistant", "description": "Answers customers.",
+                               "tone": "friendly and concise", "language": "en",
+                               "instructions": "Answer from the knowledge base; cite sources."},
+                         actor=None)
+    _emit({"organization_id": org.id, "api_key": minted.secret,
+           "console": {"url": "http://127.0.0.1:5000/console/", "email": email,
+                       "password": password if existing is None else "(unchanged)"}})
+
+
+def register_cli(app: Flask) -> None:
+    for group in (org_cli, key_cli, user_cli):
+        app.cli.add_command(group)
+    app.cli.add_command(seed_demo)

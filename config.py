@@ -1,0 +1,115 @@
+"""Every setting, read from the environment, with the embedded defaults.
+
+No variable set → embedded mode: SQLite under instance/, in-memory limiter, jobs in-process.
+`DATABASE_URL` + `REDIS_URL` → services mode (PostgreSQL, Redis limiter storage, RQ queue).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", BASE_DIR / "instance"))
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+def normalize_database_url(url: str) -> str:
+    """Route plain postgres URLs to psycopg 3, the driver we ship."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+class Config:
+    """Loaded once by create_app; tests pass overrides as a dict."""
+
+    def __init__(self) -> None:
+        INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+        self.SECRET_KEY = os.environ.get("SECRET_KEY") or _dev_secret()
+        self.SQLALCHEMY_DATABASE_URI = normalize_database_url(
+            os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'companin.db'}"
+        )
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.REDIS_URL = os.environ.get("REDIS_URL") or None
+        # Jobs: "thread" (embedded: in-process background thread), "sync" (run inline after
+        # commit; used by tests), "rq" (services mode). Default follows REDIS_URL.
+        self.JOBS_MODE = os.environ.get("JOBS_MODE") or ("rq" if self.REDIS_URL else "thread")
+        self.RQ_QUEUE = os.environ.get("RQ_QUEUE", "companin")
+        self.JOB_TIMEOUT_SECONDS = _int("JOB_TIMEOUT_SECONDS", 600)
+        self.JOB_STALE_SECONDS = _int("JOB_STALE_SECONDS", 900)
+        self.INDEX_DIR = os.environ.get("INDEX_DIR") or str(INSTANCE_DIR / "indexes")
+        self.STORAGE_DIR = os.environ.get("STORAGE_DIR") or str(INSTANCE_DIR / "storage")
+        self.MAX_CONTENT_LENGTH = _int("MAX_UPLOAD_BYTES", 25 * 1024 * 1024)
+        self.MAX_JSON_BYTES = _int("MAX_JSON_BYTES", 1024 * 1024)
+
+        # Governance
+        self.DEFAULT_RATE_LIMIT_PER_HOUR = _int("DEFAULT_RATE_LIMIT_PER_HOUR", 100)
+        self.PLATFORM_RATE_LIMIT_PER_HOUR = _int("PLATFORM_RATE_LIMIT_PER_HOUR", 10000)
+        self.RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or (
+            self.REDIS_URL or "memory://"
+        )
+        self.RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "companin")
+        self.RATELIMIT_STRATEGY = "fixed-window"
+        self.RATELIMIT_HEADERS_ENABLED = True
+        # Seconds between last_used_at writes for one key (avoids a write per request).
+        self.KEY_LAST_USED_RESOLUTION = _int("KEY_LAST_USED_RESOLUTION", 60)
+        # 0 = write each request-log row synchronously; >0 = batch rows and flush at most
+        # every N seconds from a background thread (one INSERT for many requests).
+        self.REQUEST_LOG_FLUSH_SECONDS = _float("REQUEST_LOG_FLUSH_SECONDS", 0.0)
+        self.REQUEST_LOG_RETENTION_DAYS = _int("REQUEST_LOG_RETENTION_DAYS", 90)
+
+        # Sessions
+        self.DEFAULT_SESSION_TTL_SECONDS = _int("DEFAULT_SESSION_TTL_SECONDS", 30 * 60)
+
+        # AI
+        self.ANTHROPIC_API_KEY = os.environ.get("ANTHROPIC_API_KEY") or None
+        self.ANTHROPIC_BASE_URL = os.environ.get("ANTHROPIC_BASE_URL") or None
+        self.DEFAULT_CHAT_MODEL = os.environ.get("DEFAULT_CHAT_MODEL", "claude-sonnet-4-5")
+        self.DEFAULT_SUMMARIZE_MODEL = os.environ.get(
+            "DEFAULT_SUMMARIZE_MODEL", "claude-haiku-4-5"
+        )
+        self.EMBEDDING_MODEL = os.environ.get("EMBEDDING_MODEL", "all-MiniLM-L6-v2")
+        self.HNSW_THRESHOLD = _int("HNSW_THRESHOLD", 200_000)
+
+        # Outbound fetches (URL knowledge). Loopback is for tests only; off by default.
+        self.URL_FETCH_ALLOW_LOOPBACK = _bool("URL_FETCH_ALLOW_LOOPBACK", False)
+        self.URL_FETCH_TIMEOUT_SECONDS = _float("URL_FETCH_TIMEOUT_SECONDS", 10.0)
+        self.URL_FETCH_MAX_BYTES = _int("URL_FETCH_MAX_BYTES", 5 * 1024 * 1024)
+
+        # Console
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.WTF_CSRF_TIME_LIMIT = None
+        self.LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10/minute")
+
+        self.TESTING = False
+
+
+def _dev_secret() -> str:
+    """A per-instance secret kept on disk so embedded sessions survive restarts."""
+    path = INSTANCE_DIR / "secret_key"
+    if not path.exists():
+        import secrets
+
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()

@@ -1,0 +1,99 @@
+"""The application factory: extensions are wired here in a visible order, and nothing
+connects to a database or network at start-up."""
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from config import Config
+
+_sqlite_configured = False
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, static_folder="console/static", static_url_path="/static/console",
+                template_folder="console/templates")
+    config = Config()
+    app.config.from_mapping({k: v for k, v in vars(config).items() if k.isupper()})
+    if overrides:
+        app.config.update(overrides)
+    _configure_logging(app)
+    _configure_sqlite()
+
+    from extensions import csrf, db, htmx, limiter, login_manager, migrate
+
+    import models  # noqa: F401 - registers every model for Alembic
+    from api.auth import authenticate_request
+    from api.errors import register_error_handlers
+    from api.observability import init_observability
+    from api.ratelimit import exempt, org_limit
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True,
+                     compare_type=True)
+    # Order matters: request id, then authentication, then the limiter's check.
+    init_observability(app)
+    app.before_request(authenticate_request)
+    app.config["RATELIMIT_APPLICATION"] = org_limit
+    app.config["RATELIMIT_APPLICATION_EXEMPT_WHEN"] = exempt
+    limiter.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    login_manager.init_app(app)
+    register_error_handlers(app)
+
+    from api import register_api
+
+    register_api(app)
+    # Keyed JSON calls authenticate by header, not by cookie: no CSRF token applies.
+    for name in list(app.blueprints):
+        if name != "console" and not name.startswith("console"):
+            csrf.exempt(app.blueprints[name])
+
+    _register_console(app)
+
+    from cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _register_console(app: Flask) -> None:
+    try:
+        from console import register_console
+    except ImportError:
+        return
+    register_console(app)
+
+
+def _migrations_dir():  # noqa: ANN202
+    from config import BASE_DIR
+
+    return BASE_DIR / "migrations"
+
+
+def _configure_logging(app: Flask) -> None:
+    level = logging.DEBUG if app.debug else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _configure_sqlite() -> None:
+    """WAL + busy timeout so the request-log writer and job thread never see 'locked'."""
+    global _sqlite_configured
+    if _sqlite_configured:
+        return
+    _sqlite_configured = True
+
+    @event.listens_for(Engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        if isinstance(dbapi_conn, sqlite3.Connection):
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()

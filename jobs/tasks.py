@@ -1,0 +1,1 @@
+"""Imports every module that registers job functions (one task per module)."""

@@ -1,0 +1,80 @@
+"""Mixins every model shares, and the one helper that scopes queries to an organization.
+
+A tenant-owned model inherits `OrgScoped`; reading it goes through `get_for_org` or
+`query_for_org`, whose `org` argument is required, so a cross-tenant read has to be written
+on purpose. A missing row and another organization's row raise the same NotFound.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Self
+
+from sqlalchemy import ForeignKey, Select, String, select
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+
+from errors import NotFound
+from extensions import db
+from models.types import UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from models.orgs import Organization
+
+
+class Timestamps:
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False
+    )
+
+
+def _org_id_of(org: "Organization | str") -> str:
+    if org is None:
+        raise ValueError("an organization is required to scope a query")
+    return org if isinstance(org, str) else org.id
+
+
+class OrgScoped:
+    """Tenant-owned rows: `org_id` plus the scoped accessors."""
+
+    not_found_message: str = "The requested resource does not exist."
+
+    @declared_attr
+    def org_id(cls) -> Mapped[str]:  # noqa: N805 - SQLAlchemy declared_attr
+        return mapped_column(
+            String(40), ForeignKey("organizations.id", ondelete="CASCADE"), index=True,
+            nullable=False,
+        )
+
+    @classmethod
+    def query_for_org(cls, org: "Organization | str") -> Select[tuple[Self]]:
+        """SELECT of this model limited to one organization; add filters on top."""
+        stmt = select(cls).where(cls.org_id == _org_id_of(org))  # type: ignore[attr-defined]
+        if hasattr(cls, "deleted_at"):
+            stmt = stmt.where(cls.deleted_at.is_(None))  # type: ignore[attr-defined]
+        return stmt
+
+    @classmethod
+    def get_for_org(
+        cls, id_: str | None, org: "Organization | str", *, include_deleted: bool = False,
+        for_update: bool = False,
+    ) -> Self:
+        """The row with this id in this organization, or NotFound (never a 403)."""
+        org_id = _org_id_of(org)
+        if not id_ or not isinstance(id_, str) or len(id_) > 80:
+            raise NotFound(cls.not_found_message)
+        stmt = select(cls).where(cls.id == id_, cls.org_id == org_id)  # type: ignore[attr-defined]
+        if hasattr(cls, "deleted_at") and not include_deleted:
+            stmt = stmt.where(cls.deleted_at.is_(None))  # type: ignore[attr-defined]
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = db.session.execute(stmt).scalar_one_or_none()
+        if row is None:
+            raise NotFound(cls.not_found_message)
+        return row
+
+
+def scoped_count(model: Any, org: "Organization | str", *criteria: Any) -> int:
+    from sqlalchemy import func
+
+    stmt = select(func.count()).select_from(model).where(model.org_id == _org_id_of(org), *criteria)
+    return int(db.session.execute(stmt).scalar_one())

@@ -1,0 +1,69 @@
+"""Organizations, their API keys and their console operators."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from extensions import db
+from models.base import OrgScoped, Timestamps
+from models.ids import id_factory
+from models.types import JSONType, UTCDateTime
+
+
+class Organization(Timestamps, db.Model):
+    __tablename__ = "organizations"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("org"))
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    rate_limit_per_hour: Mapped[int] = mapped_column(Integer, nullable=False, default=100)
+    session_ttl_seconds: Mapped[int] = mapped_column(Integer, nullable=False, default=1800)
+    # Organization-wide task models ({"chat": ..., "summarize": ...}); assistants override.
+    task_models: Mapped[dict] = mapped_column(JSONType, nullable=False, default=dict)
+
+
+class ApiKey(Timestamps, db.Model):
+    """Only the sha256 of a key is stored, with a short visible prefix for lookup."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("key"))
+    # NULL for platform keys, which are not bound to one organization.
+    org_id: Mapped[str | None] = mapped_column(
+        String(40), ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(120), nullable=False, default="")
+    prefix: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    is_platform: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by_user_id: Mapped[str | None] = mapped_column(String(40))
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class User(UserMixin, OrgScoped, Timestamps, db.Model):
+    """A console operator; roles are owner, admin and viewer."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("org_id", "email", name="uq_users_org_email"),)
+    not_found_message = "User not found."
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("usr"))
+    email: Mapped[str] = mapped_column(String(254), nullable=False, index=True)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False, default="viewer")
+    name: Mapped[str] = mapped_column(String(120), nullable=False, default="")
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    ROLES = ("owner", "admin", "viewer")
+
+    @property
+    def can_write(self) -> bool:
+        return self.role in ("owner", "admin")

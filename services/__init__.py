@@ -1,0 +1,1 @@
+"""Domain rules shared by the API and the console; the only code that commits."""

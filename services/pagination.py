@@ -1,0 +1,63 @@
+"""Cursor pagination over (created_at, id): stable under inserts, opaque to clients."""
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, and_, or_
+
+from errors import ValidationFailed
+from extensions import db
+
+T = TypeVar("T")
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+@dataclass
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+def encode_cursor(created_at: datetime, id_: Any) -> str:
+    raw = json.dumps([created_at.isoformat(), id_], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, id_ = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        return datetime.fromisoformat(created), id_
+    except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValidationFailed({"cursor": ["The cursor is not valid."]}) from exc
+
+
+def paginate(
+    stmt: Select, model: Any, *, limit: int | None, cursor: str | None,
+    newest_first: bool = True, time_column: Any = None,
+) -> Page:
+    """Keyset pagination: newest first by default (SPEC §1), oldest first for transcripts."""
+    limit = DEFAULT_LIMIT if limit is None else limit
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationFailed({"limit": [f"Must be between 1 and {MAX_LIMIT}."]})
+    col = time_column if time_column is not None else model.created_at
+    id_col = model.id
+    if cursor:
+        c_time, c_id = decode_cursor(cursor)
+        if newest_first:
+            stmt = stmt.where(or_(col < c_time, and_(col == c_time, id_col < c_id)))
+        else:
+            stmt = stmt.where(or_(col > c_time, and_(col == c_time, id_col > c_id)))
+    order = (col.desc(), id_col.desc()) if newest_first else (col.asc(), id_col.asc())
+    rows = list(db.session.execute(stmt.order_by(*order).limit(limit + 1)).scalars())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = encode_cursor(getattr(last, col.key), last.id)
+    return Page(items=rows, next_cursor=next_cursor)

@@ -1,0 +1,88 @@
+"""Console operators: creation, password checks, roles."""
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from errors import Conflict, ValidationFailed
+from extensions import db
+from models.orgs import Organization, User
+from models.types import utcnow
+
+MIN_PASSWORD = 8
+# scrypt is werkzeug's default KDF; an unknown email still pays for one hash check so
+# response time does not reveal which emails exist.
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def normalize_email(email: str) -> str:
+    try:
+        return validate_email(email or "", check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise ValidationFailed({"email": [str(exc)]}) from exc
+
+
+def create_user(
+    org: Organization, *, email: str, password: str, role: str = "viewer", name: str = ""
+) -> User:
+    errors: dict[str, list[str]] = {}
+    try:
+        email = normalize_email(email)
+    except ValidationFailed as exc:
+        errors.update(exc.fields)
+    if len(password or "") < MIN_PASSWORD:
+        errors["password"] = [f"Use at least {MIN_PASSWORD} characters."]
+    if role not in User.ROLES:
+        errors["role"] = [f"Choose one of {', '.join(User.ROLES)}."]
+    if errors:
+        raise ValidationFailed(errors)
+    exists = db.session.execute(
+        select(func.count()).select_from(User).where(User.org_id == org.id, User.email == email)
+    ).scalar_one()
+    if exists:
+        raise Conflict("A user with this email already exists.", code="email_taken")
+    user = User(org_id=org.id, email=email, password_hash=generate_password_hash(password),
+                role=role, name=(name or "").strip()[:120])
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The active user with these credentials, or None."""
+    try:
+        email = normalize_email(email)
+    except ValidationFailed:
+        check_password_hash(_DUMMY_HASH, password or "")
+        return None
+    users = list(db.session.execute(select(User).where(User.email == email)).scalars())
+    if not users:
+        check_password_hash(_DUMMY_HASH, password or "")
+        return None
+    for user in users:
+        if user.disabled_at is None and check_password_hash(user.password_hash, password or ""):
+            user.last_login_at = utcnow()
+            db.session.commit()
+            return user
+    return None
+
+
+def set_role(org: Organization, user_id: str, role: str, *, acting: User) -> User:
+    if role not in User.ROLES:
+        raise ValidationFailed({"role": [f"Choose one of {', '.join(User.ROLES)}."]})
+    user = User.get_for_org(user_id, org)
+    if user.id == acting.id and role != acting.role:
+        raise Conflict("You cannot change your own role.", code="own_role")
+    if user.role == "owner" and role != "owner":
+        owners = db.session.execute(
+            select(func.count()).select_from(User)
+            .where(User.org_id == org.id, User.role == "owner", User.disabled_at.is_(None))
+        ).scalar_one()
+        if owners <= 1:
+            raise Conflict("An organization needs at least one owner.", code="last_owner")
+    if role == "owner" and acting.role != "owner":
+        raise ValidationFailed({"role": ["Only an owner can make another owner."]})
+    user.role = role
+    db.session.commit()
+    return user
