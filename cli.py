@@ -6,7 +6,7 @@ import sys
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from errors import AppError
 from extensions import db
@@ -113,7 +113,8 @@ def user_create(org_id: str, email: str, password: str, role: str, name: str) ->
 
 
 @click.command("seed-demo")
-@click.option("--email", default="admin@demo.companin.local")
+@with_appcontext
+@click.option("--email", default="admin@demo.companin.io")
 @click.option("--password", default="companin-demo")
 def seed_demo(email: str, password: str) -> None:
     """Create (once) a demo organization with an assistant, a key and a console owner."""
