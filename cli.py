@@ -15,6 +15,15 @@ from models.orgs import Organization
 org_cli = AppGroup("org", help="Organizations.")
 key_cli = AppGroup("key", help="API keys.")
 user_cli = AppGroup("user", help="Console operators.")
+jobs_cli = AppGroup("jobs", help="Background jobs.")
+
+
+@jobs_cli.command("sweep")
+def jobs_sweep() -> None:
+    """Fail jobs whose worker died (run from cron, e.g. every 5 minutes)."""
+    from jobs.sweeper import sweep_stale_jobs
+
+    _emit({"failed_jobs": sweep_stale_jobs()})
 
 
 def _emit(payload: dict) -> None:
@@ -144,6 +153,8 @@ def seed_demo(email: str, password: str) -> None:
 
 
 def register_cli(app: Flask) -> None:
-    for group in (org_cli, key_cli, user_cli):
+    for group in (org_cli, key_cli, user_cli, jobs_cli):
         app.cli.add_command(group)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(__import__("cli_sessions").sessions_cli)
+    app.cli.add_command(__import__("cli_analytics").analytics_cli)

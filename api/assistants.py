@@ -11,6 +11,7 @@ from api.schemas.assistants import (
     AssistantPage,
     AssistantUpdate,
     VersionOut,
+    KnowledgeScope,
     VersionPage,
 )
 from api.schemas.common import ListQuery
@@ -85,3 +86,24 @@ def version(assistant_id: str, number: int) -> VersionOut:
           response=AssistantOut, errors=(404,))
 def promote(assistant_id: str, number: int) -> AssistantOut:
     return AssistantOut.of(svc.promote_version(current_org(), assistant_id, number))
+
+
+@bp.get("/<assistant_id>/knowledge")
+@endpoint(summary="The assistant's knowledge scope", tags=TAGS, response=KnowledgeScope,
+          errors=(404,))
+def get_knowledge(assistant_id: str) -> KnowledgeScope:
+    a = svc.get_assistant(current_org(), assistant_id)
+    return KnowledgeScope(mode=a.knowledge_mode, linked=a.knowledge_linked or [],
+                          excluded=a.knowledge_excluded or [])
+
+
+@bp.put("/<assistant_id>/knowledge")
+@endpoint(summary="Set the knowledge scope: all (minus excluded) or only linked sources",
+          tags=TAGS, body=KnowledgeScope, response=KnowledgeScope, errors=(404, 422))
+def put_knowledge(assistant_id: str, body: KnowledgeScope) -> KnowledgeScope:
+    from services.knowledge.scope import set_scope
+
+    a = set_scope(current_org(), assistant_id, mode=body.mode, linked=body.linked,
+                  excluded=body.excluded)
+    return KnowledgeScope(mode=a.knowledge_mode, linked=a.knowledge_linked or [],
+                          excluded=a.knowledge_excluded or [])

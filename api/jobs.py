@@ -36,3 +36,12 @@ class JobOut(BaseModel):
           response=JobOut, errors=(404,))
 def get(job_id: str) -> JobOut:
     return JobOut.of(Job.get_for_org(job_id, current_org()))
+
+
+@bp.post("/<job_id>/retry")
+@endpoint(summary="Retry a failed job (runs the same work as a new job)", tags=["Jobs"],
+          response=JobOut, status=202, errors=(404, 409))
+def retry(job_id: str) -> JobOut:
+    from jobs.sweeper import retry_job
+
+    return JobOut.of(retry_job(current_org().id, job_id))

@@ -37,6 +37,9 @@ def job(kind: str) -> Callable[[JobFunction], JobFunction]:
 def enqueue(org_id: str, kind: str, *, target_id: str | None = None,
             params: dict[str, Any] | None = None, dedupe: bool = True) -> Job:
     """Create (or reuse a pending) job for this target and dispatch it after the commit."""
+    from jobs.sweeper import sweep_stale_jobs
+
+    sweep_stale_jobs(org_id)  # cheap (indexed): stale work never blocks new work
     if dedupe and target_id:
         pending = db.session.execute(
             select(Job).where(Job.org_id == org_id, Job.kind == kind,

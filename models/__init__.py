@@ -1,8 +1,12 @@
 """Importing this package registers every model on the shared metadata (for Alembic)."""
 from models.assistants import Assistant, AssistantVersion
 from models.audit import RateLimitEvent, RequestLog
+from models.analytics import RequestRollup, RollupState  # noqa: F401
 from models.jobs import Job
+from models.knowledge import KnowledgeChunk, KnowledgeSource  # noqa: F401
 from models.orgs import ApiKey, Organization, User
+from models.sessions import Context, EndUser, Session
+from models.conversations import Conversation, Feedback, Message
 
 __all__ = [
     "ApiKey",
@@ -13,4 +17,5 @@ __all__ = [
     "RateLimitEvent",
     "RequestLog",
     "User",
+    "Context", "EndUser", "Session", "Conversation", "Feedback", "Message",
 ]

@@ -5,7 +5,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from errors import Conflict, ValidationFailed
+from errors import Conflict, Forbidden, ValidationFailed
 from extensions import db
 from models.orgs import Organization, User
 from models.types import utcnow
@@ -24,8 +24,10 @@ def normalize_email(email: str) -> str:
 
 
 def create_user(
-    org: Organization, *, email: str, password: str, role: str = "viewer", name: str = ""
+    org: Organization, *, email: str, password: str, role: str = "viewer", name: str = "",
+    acting: User | None = None,
 ) -> User:
+    """`acting` is the operator doing it (None from the CLI); only an owner makes owners."""
     errors: dict[str, list[str]] = {}
     try:
         email = normalize_email(email)
@@ -35,6 +37,8 @@ def create_user(
         errors["password"] = [f"Use at least {MIN_PASSWORD} characters."]
     if role not in User.ROLES:
         errors["role"] = [f"Choose one of {', '.join(User.ROLES)}."]
+    if acting is not None and role == "owner" and acting.role != "owner":
+        errors["role"] = ["Only an owner can make another owner."]
     if errors:
         raise ValidationFailed(errors)
     exists = db.session.execute(
@@ -84,5 +88,31 @@ def set_role(org: Organization, user_id: str, role: str, *, acting: User) -> Use
     if role == "owner" and acting.role != "owner":
         raise ValidationFailed({"role": ["Only an owner can make another owner."]})
     user.role = role
+    db.session.commit()
+    return user
+
+
+def set_disabled(org: Organization, user_id: str, disabled: bool, *, acting: User) -> User:
+    """Disable (sign-in refused, open sessions end on their next request) or re-enable.
+
+    Nobody disables themselves, only an owner touches an owner, and the last active owner
+    stays, so an organization can never lock itself out.
+    """
+    user = User.get_for_org(user_id, org)
+    if user.id == acting.id:
+        raise Conflict("You cannot disable your own account.", code="own_account")
+    if user.role == "owner" and acting.role != "owner":
+        raise Forbidden("Only an owner can disable or enable an owner.")
+    if disabled and user.role == "owner" and user.disabled_at is None:
+        owners = db.session.execute(
+            select(func.count()).select_from(User)
+            .where(User.org_id == org.id, User.role == "owner", User.disabled_at.is_(None))
+        ).scalar_one()
+        if owners <= 1:
+            raise Conflict("An organization needs at least one owner.", code="last_owner")
+    if disabled and user.disabled_at is None:
+        user.disabled_at = utcnow()
+    elif not disabled:
+        user.disabled_at = None
     db.session.commit()
     return user

@@ -21,6 +21,7 @@ RUN_ID = secrets.token_hex(4)
 _TMP = Path(tempfile.mkdtemp(prefix=f"companin-test-{RUN_ID}-"))
 os.environ["INSTANCE_DIR"] = str(_TMP / "instance")
 os.environ["SECRET_KEY"] = "test-secret-" + RUN_ID
+os.environ["URL_FETCH_ALLOW_LOOPBACK"] = "1"  # test-only: pages come from a local server
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 for var in ("DATABASE_URL", "REDIS_URL", "ANTHROPIC_API_KEY", "JOBS_MODE"):
@@ -192,3 +193,4 @@ def run_jobs(app):
 
 
 from tests.factories import *  # noqa: E402,F401,F403 - fixtures re-exported
+from tests.shared_fixtures import *  # noqa: E402,F401,F403 - fixtures re-exported

@@ -13,7 +13,10 @@ def test_models_match_migrations(app):
     from extensions import db
 
     with app.app_context(), db.engine.connect() as conn:
-        mc = MigrationContext.configure(conn, opts={"compare_type": True})
+        from models.schema_filters import include_object
+
+        mc = MigrationContext.configure(conn, opts={"compare_type": True,
+                                                    "include_object": include_object})
         diff = compare_metadata(mc, db.metadata)
     assert diff == [], f"models and migrations differ: {diff}"
 

@@ -1,0 +1,159 @@
+"""Conversation, message, feedback and export shapes (SPEC §6)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from api.schemas.common import ListQuery, Strict, Timestamp
+
+
+class ConversationCreate(Strict):
+    session_id: str = Field(..., max_length=80)
+    assistant_id: str | None = Field(None, max_length=80,
+                                     description="Defaults to the session's assistant.")
+    metadata: dict[str, Any] | None = None
+
+
+class ConversationFilterFields(BaseModel):
+    session_id: str | None = Field(None, max_length=80)
+    assistant_id: str | None = Field(None, max_length=80)
+    since: datetime | None = Field(None, description="ISO 8601; inclusive (UTC if no zone).")
+    until: datetime | None = Field(None, description="ISO 8601; exclusive (UTC if no zone).")
+
+
+class ConversationListQuery(ListQuery, ConversationFilterFields):
+    pass
+
+
+class ExportQuery(Strict, ConversationFilterFields):
+    format: Literal["jsonl", "csv"] = Field(
+        "jsonl", description="jsonl: one conversation per line with messages and feedback; "
+                             "csv: one row per message.")
+
+
+class ConversationOut(BaseModel):
+    id: str
+    session_id: str
+    assistant_id: str
+    assistant_version: int
+    end_user_id: str | None
+    metadata: dict[str, Any]
+    message_count: int
+    last_message_at: Timestamp | None
+    created_at: Timestamp
+    updated_at: Timestamp
+
+    @classmethod
+    def of(cls, c) -> "ConversationOut":  # noqa: ANN001 - ORM row
+        return cls(id=c.id, session_id=c.session_id, assistant_id=c.assistant_id,
+                   assistant_version=c.assistant_version, end_user_id=c.end_user_id,
+                   metadata=c.meta or {}, message_count=c.message_count,
+                   last_message_at=c.last_message_at, created_at=c.created_at,
+                   updated_at=c.updated_at)
+
+
+class ConversationPage(BaseModel):
+    items: list[ConversationOut]
+    next_cursor: str | None
+
+
+class MessageCreate(Strict):
+    content: str = Field(..., min_length=1, max_length=8000)
+
+    @field_validator("content")
+    @classmethod
+    def _content(cls, v: str) -> str:
+        if "\x00" in v:
+            raise ValueError("NUL characters are not allowed.")
+        if not v.strip():
+            raise ValueError("The message cannot be blank.")
+        return v
+
+
+class Citation(BaseModel):
+    source_id: str
+    chunk_id: str
+    title: str
+    score: float
+
+
+class MessageOut(BaseModel):
+    id: str
+    conversation_id: str
+    role: Literal["user", "assistant"]
+    content: str
+    citations: list[Citation]
+    reply_to_id: str | None
+    assistant_version: int | None
+    model: str | None
+    latency_ms: int | None
+    input_tokens: int | None
+    output_tokens: int | None
+    grounded: bool | None
+    answer_type: str | None = Field(
+        None, description="qa_match | extractive | generative | no_answer (replies only)")
+    created_at: Timestamp
+
+    @classmethod
+    def of(cls, m) -> "MessageOut":  # noqa: ANN001 - ORM row
+        return cls(id=m.id, conversation_id=m.conversation_id, role=m.role, content=m.content,
+                   citations=m.citations or [], reply_to_id=m.reply_to_id,
+                   assistant_version=m.assistant_version, model=m.model,
+                   latency_ms=m.latency_ms, input_tokens=m.input_tokens,
+                   output_tokens=m.output_tokens, grounded=m.grounded,
+                   answer_type=m.answer_type, created_at=m.created_at)
+
+
+class MessageExchange(BaseModel):
+    message: MessageOut
+    reply: MessageOut
+
+
+class MessagePage(BaseModel):
+    items: list[MessageOut]
+    next_cursor: str | None
+
+
+class FeedbackActor(BaseModel):
+    """Who rates; extra attributes (e.g. team, locale) are kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["customer", "agent", "system"]
+    id: str | None = Field(None, max_length=255)
+    name: str | None = Field(None, max_length=200)
+
+
+class FeedbackCreate(Strict):
+    rating: int = Field(..., ge=1, le=5, strict=True)
+    comment: str | None = Field(None, max_length=4000)
+    message_id: str | None = Field(None, max_length=80,
+                                   description="A message of this conversation.")
+    actor: FeedbackActor
+
+
+class FeedbackOut(BaseModel):
+    id: str
+    conversation_id: str
+    message_id: str | None
+    assistant_id: str
+    assistant_version: int | None
+    rating: int
+    comment: str | None
+    actor: dict[str, Any]
+    source_ids: list[str]
+    created_at: Timestamp
+
+    @classmethod
+    def of(cls, f) -> "FeedbackOut":  # noqa: ANN001 - ORM row
+        return cls(id=f.id, conversation_id=f.conversation_id, message_id=f.message_id,
+                   assistant_id=f.assistant_id, assistant_version=f.assistant_version,
+                   rating=f.rating, comment=f.comment, actor=f.actor or {},
+                   source_ids=f.source_ids or [], created_at=f.created_at)
+
+
+class FeedbackPage(BaseModel):
+    items: list[FeedbackOut]
+    next_cursor: str | None

@@ -1,0 +1,116 @@
+"""Assistants: list with the on/off switch, create, edit (→ a new version), delete.
+
+Versions, diffs and promotion live in console/versions.py; the knowledge scope editor in
+console/scope.py. Every change goes through services.assistants, as the API's does.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Response, make_response, render_template, request
+from flask_login import current_user
+
+from console import optional
+from console.access import (
+    current_org,
+    redirect_with_toast,
+    require_login,
+    requires_write,
+    toast,
+)
+from console.assistant_form import parse_create, parse_update, values_of
+from extensions import htmx
+from services import assistants as svc
+
+bp = require_login(Blueprint("console_assistants", __name__, url_prefix="/console/assistants"))
+PAGE_SIZE = 50
+
+
+@bp.get("/")
+def index() -> str:
+    org = current_org()
+    page = svc.list_assistants(org, limit=PAGE_SIZE, cursor=request.args.get("cursor"))
+    return render_template("assistants/list.html", assistants=page.items,
+                           next_cursor=page.next_cursor)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@requires_write
+def create() -> Response | str | tuple[str, int]:
+    if request.method == "GET":
+        return render_template("assistants/form.html", mode="create",
+                               values={"language": "en", "is_active": True,
+                                       "task_models": "chat: claude-sonnet-4-5"},
+                               errors={})
+    result = parse_create(request.form)
+    if result.errors:
+        return render_template("assistants/form.html", mode="create", values=result.values,
+                               errors=result.errors), 422
+    assistant = svc.create_assistant(current_org(), result.model.model_dump(),
+                                     actor=current_user.id)
+    return redirect_with_toast("console_assistants.detail",
+                               f"Assistant “{assistant.name}” created; version 1 is live.",
+                               assistant_id=assistant.id)
+
+
+@bp.get("/<assistant_id>")
+def detail(assistant_id: str) -> str:
+    org = current_org()
+    assistant = svc.get_assistant(org, assistant_id)
+    versions = svc.list_versions(org, assistant, limit=100, cursor=None).items
+    sources = optional.knowledge_sources(org)
+    titles = {s.id: s.title for s in sources or []}
+    return render_template("assistants/detail.html", assistant=assistant, versions=versions,
+                           source_titles=titles, knowledge_ready=sources is not None)
+
+
+@bp.route("/<assistant_id>/edit", methods=["GET", "POST"])
+@requires_write
+def edit(assistant_id: str) -> Response | str | tuple[str, int]:
+    org = current_org()
+    assistant = svc.get_assistant(org, assistant_id)
+    latest = svc.get_version(org, assistant, assistant.latest_version)
+    if request.method == "GET":
+        return render_template("assistants/form.html", mode="edit", assistant=assistant,
+                               values=values_of(latest.config()), errors={})
+    result = parse_update(request.form)
+    if result.errors:
+        return render_template("assistants/form.html", mode="edit", assistant=assistant,
+                               values=result.values, errors=result.errors), 422
+    body = result.model
+    changes = body.model_dump(exclude_unset=True, exclude={"promote", "note"})
+    assistant, created = svc.update_assistant(org, assistant_id, changes, promote=body.promote,
+                                              note=body.note, actor=current_user.id)
+    if created is None:
+        message = "Nothing changed, so no new version was made."
+        if body.promote:
+            message += f" Version {assistant.live_version} is live."
+        return redirect_with_toast("console_assistants.detail", message, "info",
+                                   assistant_id=assistant.id)
+    state = "and it is live now" if body.promote else "as a draft; the live version is unchanged"
+    return redirect_with_toast("console_assistants.detail",
+                               f"Saved version {created.number} {state}.",
+                               assistant_id=assistant.id)
+
+
+@bp.post("/<assistant_id>/active")
+@requires_write
+def set_active(assistant_id: str) -> Response:
+    """The switch in the list: flips `is_active` in place (no new version)."""
+    active = "active" in request.form
+    assistant = svc.set_active(current_org(), assistant_id, active)
+    message = (f"“{assistant.name}” is active." if active
+               else f"“{assistant.name}” is paused: it refuses new conversations.")
+    if not htmx:
+        return redirect_with_toast("console_assistants.index", message)
+    resp = make_response(render_template("assistants/_row.html", a=assistant))
+    return toast(resp, message)
+
+
+@bp.post("/<assistant_id>/delete")
+@requires_write
+def delete(assistant_id: str) -> Response:
+    org = current_org()
+    name = svc.get_assistant(org, assistant_id).name
+    svc.delete_assistant(org, assistant_id)
+    return redirect_with_toast("console_assistants.index",
+                               f"Assistant “{name}” deleted. Its conversations stay readable.")
+

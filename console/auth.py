@@ -1,0 +1,71 @@
+"""Sign-in and sign-out. Sign-in is throttled per client address (LOGIN_RATE_LIMIT)."""
+from __future__ import annotations
+
+import logging
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_limiter.util import get_remote_address
+from flask_login import current_user, login_user, logout_user
+from werkzeug.exceptions import TooManyRequests
+
+from console.access import ORG_SESSION_KEY, safe_next
+from console.errors import render_error
+from extensions import limiter
+from services.users import authenticate
+
+log = logging.getLogger("companin.console.auth")
+bp = Blueprint("console_auth", __name__, url_prefix="/console")
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, key_func=get_remote_address, methods=["POST"])
+def login() -> Response | str | tuple[str, int]:
+    next_url = safe_next(request.values.get("next"))
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(next_url or url_for("console_dashboard.index"))
+    if request.method == "GET":
+        return render_template("login.html", next_url=next_url, email="")
+    email = (request.form.get("email") or "").strip()
+    password = request.form.get("password") or ""
+    user = authenticate(email, password) if email and password else None
+    if user is None:
+        return render_template("login.html", next_url=next_url, email=email,
+                               error="Email or password is incorrect."), 401
+    # A fresh session on sign-in: nothing from before (fixation) carries over.
+    session.clear()
+    login_user(user)
+    session[ORG_SESSION_KEY] = user.org_id
+    flash(f"Welcome back{', ' + user.name if user.name else ''}.", "success")
+    return redirect(next_url or url_for("console_dashboard.index"))
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    logout_user()
+    session.clear()
+    flash("You are signed out.", "info")
+    return redirect(url_for("console_auth.login"))
+
+
+@bp.errorhandler(429)
+def _too_many_attempts(exc: TooManyRequests) -> Response:
+    log.warning("sign-in throttled for %s", request.remote_addr)
+    resp = render_error(429, "rate_limited",
+                        "Too many sign-in attempts from this address. Wait a minute and try "
+                        "again.", {})
+    resp.headers["Retry-After"] = "60"
+    return resp

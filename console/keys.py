@@ -1,0 +1,43 @@
+"""API keys: list, create (the secret is shown once, on the response itself), revoke."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, make_response, render_template, request
+from flask_login import current_user
+
+from console.access import current_org, redirect_with_toast, require_login, requires_write
+from errors import ValidationFailed
+from services import keys as svc
+
+bp = require_login(Blueprint("console_keys", __name__, url_prefix="/console/keys"))
+
+
+@bp.get("/")
+def index() -> str:
+    return render_template("keys/list.html", keys=svc.list_keys(current_org()), errors={},
+                           values={})
+
+
+@bp.post("/")
+@requires_write
+def create() -> Response | tuple[str, int]:
+    org = current_org()
+    name = request.form.get("name", "")
+    try:
+        minted = svc.create_key(org, name=name, created_by_user_id=current_user.id)
+    except ValidationFailed as exc:
+        return render_template("keys/list.html", keys=svc.list_keys(org), errors=exc.fields,
+                               values={"name": name}), 422
+    # Rendered, not redirected: the secret never goes into the session or a later page.
+    resp = make_response(render_template("keys/created.html", key=minted.key,
+                                         secret=minted.secret))
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.post("/<key_id>/revoke")
+@requires_write
+def revoke(key_id: str) -> Response:
+    key = svc.revoke_key(current_org(), key_id)
+    return redirect_with_toast("console_keys.index",
+                               f"Key “{key.name}” ({key.prefix}…) is revoked; calls with it "
+                               "now get 401.")

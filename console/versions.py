@@ -1,0 +1,54 @@
+"""Version history: compare any two versions side by side, promote or roll back."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, render_template, request
+
+from console.access import current_org, redirect_with_toast, require_login, requires_write
+from console.diffing import diff_configs
+from errors import ValidationFailed
+from services import assistants as svc
+
+bp = require_login(Blueprint("console_versions", __name__, url_prefix="/console/assistants"))
+
+
+def _version_number(name: str, default: int) -> int:
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValidationFailed({name: ["Choose a version number."]}) from None
+
+
+@bp.get("/<assistant_id>/diff")
+def diff(assistant_id: str) -> str:
+    """`?a=1&b=3`; by default the live version against the latest one."""
+    org = current_org()
+    assistant = svc.get_assistant(org, assistant_id)
+    a_no = _version_number("a", assistant.live_version)
+    b_no = _version_number("b", assistant.latest_version)
+    if a_no == b_no and assistant.latest_version > 1:
+        a_no = max(1, b_no - 1) if b_no > 1 else 2
+    a = svc.get_version(org, assistant, a_no)
+    b = svc.get_version(org, assistant, b_no)
+    versions = svc.list_versions(org, assistant, limit=100, cursor=None).items
+    return render_template("assistants/diff.html", assistant=assistant, a=a, b=b,
+                           versions=versions, fields=diff_configs(a.config(), b.config()))
+
+
+@bp.post("/<assistant_id>/versions/<int:number>/promote")
+@requires_write
+def promote(assistant_id: str, number: int) -> Response:
+    """Promotion of a draft and rollback to an older version are the same act."""
+    org = current_org()
+    before = svc.get_assistant(org, assistant_id).live_version
+    assistant = svc.promote_version(org, assistant_id, number)
+    if number == before:
+        message = f"Version {number} was already live."
+    elif number < before:
+        message = f"Rolled back: version {number} is live again (was {before})."
+    else:
+        message = f"Version {number} is live now (was {before})."
+    return redirect_with_toast("console_assistants.detail", message,
+                               assistant_id=assistant.id)

@@ -1,0 +1,52 @@
+"""Hourly request rollups: analytics stay fast after raw request logs grow or are pruned.
+
+Not OrgScoped for the same reason as RequestLog: platform keys read across organizations,
+so every query names its organization filter explicitly in services/analytics.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Float, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from extensions import db
+from models.types import JSONType, UTCDateTime
+
+_BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class RequestRollup(db.Model):
+    """One complete UTC hour of one (org, key, method, route): counts plus a latency
+    histogram (sparse `{bucket index: count}` over services.analytics.histogram.BOUNDS)."""
+
+    __tablename__ = "request_rollups"
+    __table_args__ = (
+        Index("ix_request_rollups_org_hour", "org_id", "hour"),
+        Index("ix_request_rollups_org_key_hour", "org_id", "api_key_id", "hour"),
+        Index("ix_request_rollups_hour", "hour"),
+    )
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    org_id: Mapped[str | None] = mapped_column(String(40))
+    api_key_id: Mapped[str | None] = mapped_column(String(40))
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    method: Mapped[str] = mapped_column(String(10), nullable=False)
+    route: Mapped[str] = mapped_column(String(200), nullable=False)
+    count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    errors_4xx: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    errors_5xx: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    rate_limited: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    latency_sum_ms: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    latency_max_ms: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    latency_hist: Mapped[dict] = mapped_column(JSONType, nullable=False, default=dict)
+
+
+class RollupState(db.Model):
+    """The rollup watermark: every hour before `rolled_until` is in request_rollups, so
+    readers take those hours from rollups and everything later from raw rows."""
+
+    __tablename__ = "analytics_rollup_state"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    rolled_until: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)

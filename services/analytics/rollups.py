@@ -1,0 +1,140 @@
+"""The hourly rollup: complete past hours of request_logs folded into request_rollups.
+
+Idempotent and resumable: a watermark row records the first hour not yet rolled up; each
+run folds [watermark, now - grace) in chunks that skip empty stretches, committing the
+rows and the advanced watermark together. The grace period leaves room for batched
+request-log writers to flush before an hour is sealed.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from extensions import db
+from models.analytics import RequestRollup, RollupState
+from models.audit import RequestLog
+from models.types import isoformat, utcnow
+from services.analytics.aggregate import raw_histogram_stmt
+from services.analytics.scope import HOUR, Scope, floor_to, to_datetime, trunc_expr
+
+STATE_NAME = "request_rollups"
+CHUNK = timedelta(hours=24)
+DEFAULT_GRACE_SECONDS = 300
+
+
+@dataclass
+class RollupResult:
+    rolled_until: datetime | None
+    hours: int
+    rows: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {"rolled_until": isoformat(self.rolled_until), "hours": self.hours,
+                "rows": self.rows}
+
+
+def watermark() -> datetime | None:
+    """First hour not yet in rollups (None: never rolled up)."""
+    state = db.session.get(RollupState, STATE_NAME)
+    return state.rolled_until if state is not None else None
+
+
+def grace() -> timedelta:
+    configured = current_app.config.get("ANALYTICS_ROLLUP_GRACE_SECONDS")
+    if configured is None:
+        configured = os.environ.get("ANALYTICS_ROLLUP_GRACE_SECONDS") or DEFAULT_GRACE_SECONDS
+    return timedelta(seconds=float(configured))
+
+
+def roll_up(now: datetime | None = None,
+            progress: Callable[[int], None] | None = None) -> RollupResult:
+    """Fold every complete hour before `now - grace` that is not rolled up yet."""
+    target = floor_to((now or utcnow()) - grace(), HOUR)
+    start = _locked_start(target)
+    if start is None or start >= target:
+        db.session.commit()
+        return RollupResult(rolled_until=watermark(), hours=0, rows=0)
+    first_start, hours, rows = start, 0, 0
+    while start < target:
+        nxt = db.session.execute(
+            select(func.min(RequestLog.created_at))
+            .where(RequestLog.created_at >= start, RequestLog.created_at < target)
+        ).scalar_one_or_none()
+        if nxt is None:
+            start = target
+            _set_watermark(start)
+            db.session.commit()
+            break
+        chunk_start = max(start, floor_to(to_datetime(nxt), HOUR))
+        chunk_end = min(chunk_start + CHUNK, target)
+        rows += _fold(chunk_start, chunk_end)
+        hours += int((chunk_end - chunk_start) / HOUR)
+        start = chunk_end
+        _set_watermark(start)
+        db.session.commit()
+        if progress is not None:
+            done = (start - first_start) / (target - first_start)
+            progress(int(100 * done))
+        if start < target:
+            # Re-take the lock; a concurrent run may have moved the watermark meanwhile.
+            start = max(start, _locked_start(target) or start)
+    return RollupResult(rolled_until=start, hours=hours, rows=rows)
+
+
+def _locked_start(target: datetime) -> datetime | None:
+    """Lock the watermark row (creating it at the first logged hour) and return it."""
+    state = db.session.execute(
+        select(RollupState).where(RollupState.name == STATE_NAME).with_for_update()
+    ).scalar_one_or_none()
+    if state is not None:
+        return state.rolled_until
+    first = db.session.execute(select(func.min(RequestLog.created_at))).scalar_one_or_none()
+    begin = floor_to(to_datetime(first), HOUR) if first is not None else target
+    db.session.add(RollupState(name=STATE_NAME, rolled_until=begin))
+    try:
+        db.session.commit()
+    except IntegrityError:  # another worker created it first; use theirs
+        db.session.rollback()
+    state = db.session.execute(
+        select(RollupState).where(RollupState.name == STATE_NAME).with_for_update()
+    ).scalar_one()
+    return state.rolled_until
+
+
+def _set_watermark(value: datetime) -> None:
+    state = db.session.get(RollupState, STATE_NAME)
+    state.rolled_until = value
+
+
+def _fold(since: datetime, until: datetime) -> int:
+    """Replace the rollups of [since, until) with a fresh aggregate of the raw rows."""
+    dims = [trunc_expr(RequestLog.created_at, HOUR), RequestLog.org_id, RequestLog.api_key_id,
+            RequestLog.method, RequestLog.route]
+    groups: dict[tuple, dict] = {}
+    for row in db.session.execute(raw_histogram_stmt(Scope(None, since=since, until=until),
+                                                     dims)):
+        hour, org_id, key_id, method, route = row[:5]
+        bucket, count, e4, e5, rl, lsum, lmax = row[5:12]
+        key = (to_datetime(hour), org_id, key_id, method, route)
+        g = groups.setdefault(key, {
+            "hour": key[0], "org_id": org_id, "api_key_id": key_id, "method": method,
+            "route": route, "count": 0, "errors_4xx": 0, "errors_5xx": 0, "rate_limited": 0,
+            "latency_sum_ms": 0.0, "latency_max_ms": 0.0, "latency_hist": {}})
+        g["count"] += int(count)
+        g["errors_4xx"] += int(e4 or 0)
+        g["errors_5xx"] += int(e5 or 0)
+        g["rate_limited"] += int(rl or 0)
+        g["latency_sum_ms"] += float(lsum or 0.0)
+        g["latency_max_ms"] = max(g["latency_max_ms"], float(lmax or 0.0))
+        g["latency_hist"][str(int(bucket))] = int(count)
+    db.session.execute(delete(RequestRollup).where(RequestRollup.hour >= since,
+                                                   RequestRollup.hour < until))
+    if groups:
+        db.session.execute(insert(RequestRollup), list(groups.values()))
+    return len(groups)

@@ -1,0 +1,209 @@
+"""Conversations and messages (SPEC §6).
+
+A question and its reply are written together, after the reply exists: if retrieval or
+the model fails, neither is stored. Conversations stay readable after their session
+expires or their assistant is deleted; only new conversations and messages are refused.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, select, update
+
+from errors import ValidationFailed
+from extensions import db
+from models.assistants import Assistant
+from models.conversations import Conversation, Message
+from models.orgs import Organization
+from models.sessions import Session
+from models.types import utcnow
+from services.answering import Retriever, answer
+from services.assistants import require_serving
+from services.contexts import session_attributes
+from services.pagination import Page, paginate
+from services.prompting import HISTORY_MESSAGES
+from services.sessions import check_attributes, require_active
+
+MAX_CONTENT_CHARS = 8000
+
+
+@dataclass
+class ConversationFilters:
+    session_id: str | None = None
+    assistant_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def create_conversation(org: Organization, *, session_id: str, assistant_id: str | None = None,
+                        metadata: dict[str, Any] | None = None) -> Conversation:
+    """Start a conversation in an active session, pinned to the assistant's live version."""
+    session = Session.get_for_org(session_id, org)
+    assistant = Assistant.get_for_org(assistant_id or session.assistant_id, org)
+    metadata = check_attributes(
+        {k: v for k, v in (metadata or {}).items() if v is not None}, "metadata")
+    require_active(session)
+    require_serving(assistant)
+    conversation = Conversation(
+        org_id=org.id, session_id=session.id, assistant_id=assistant.id,
+        assistant_version=assistant.live_version, end_user_id=session.end_user_id,
+        meta=metadata,
+    )
+    db.session.add(conversation)
+    db.session.commit()
+    return conversation
+
+
+def check_content(content: Any) -> str:
+    """1..8000 characters of text, no NUL bytes (they break storage and prompts)."""
+    if not isinstance(content, str) or not content.strip():
+        raise ValidationFailed({"content": ["Write a message of 1 to 8000 characters."]})
+    if len(content) > MAX_CONTENT_CHARS:
+        raise ValidationFailed({"content": [f"At most {MAX_CONTENT_CHARS} characters."]})
+    if "\x00" in content:
+        raise ValidationFailed({"content": ["NUL characters are not allowed."]})
+    return content
+
+
+def get_conversation(org: Organization | str, conversation_id: str) -> Conversation:
+    return Conversation.get_for_org(conversation_id, org)
+
+
+def conversation_query(org: Organization | str, filters: ConversationFilters) -> Select:
+    stmt = Conversation.query_for_org(org)
+    if filters.session_id is not None:
+        stmt = stmt.where(Conversation.session_id == filters.session_id)
+    if filters.assistant_id is not None:
+        stmt = stmt.where(Conversation.assistant_id == filters.assistant_id)
+    if filters.since is not None:
+        stmt = stmt.where(Conversation.created_at >= _utc(filters.since))
+    if filters.until is not None:
+        stmt = stmt.where(Conversation.created_at < _utc(filters.until))
+    return stmt
+
+
+def _utc(value: datetime) -> datetime:
+    """Query times without a zone are taken as UTC, like every time we print."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def list_conversations(org: Organization, filters: ConversationFilters, *,
+                       limit: int | None, cursor: str | None) -> Page:
+    return paginate(conversation_query(org, filters), Conversation, limit=limit,
+                    cursor=cursor)
+
+
+def list_messages(org: Organization, conversation_id: str, *, limit: int | None,
+                  cursor: str | None) -> Page:
+    """A transcript reads oldest first."""
+    conversation = Conversation.get_for_org(conversation_id, org)
+    stmt = Message.query_for_org(org).where(Message.conversation_id == conversation.id)
+    return paginate(stmt, Message, limit=limit, cursor=cursor, newest_first=False)
+
+
+def recent_history(org: Organization | str, conversation_id: str,
+                   limit: int = HISTORY_MESSAGES) -> list[tuple[str, str]]:
+    rows = db.session.execute(
+        Message.query_for_org(org).where(Message.conversation_id == conversation_id)
+        .order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)
+    ).scalars()
+    return [(m.role, m.content) for m in reversed(list(rows))]
+
+
+def post_message(org: Organization, conversation_id: str, content: str, *,
+                 retrieve: Retriever | None = None) -> tuple[Message, Message]:
+    """Answer `content` and store question and reply together (or nothing on failure)."""
+    check_content(content)
+    received_at = utcnow()
+    conversation = Conversation.get_for_org(conversation_id, org)
+    session = Session.get_for_org(conversation.session_id, org)
+    assistant = Assistant.get_for_org(conversation.assistant_id, org, include_deleted=True)
+    require_active(session)
+    require_serving(assistant)
+    history = recent_history(org, conversation.id)
+    context = session_attributes(org, session.id)
+    result = answer(org, assistant, content, history=history, context=context,
+                    retrieve=retrieve)
+    # Nothing has been written yet: store both messages in one transaction.
+    question = Message(org_id=org.id, conversation_id=conversation.id, role="user",
+                       content=content, created_at=received_at)
+    db.session.add(question)
+    db.session.flush()
+    reply = Message(
+        org_id=org.id, conversation_id=conversation.id, role="assistant",
+        content=result.content, reply_to_id=question.id, citations=result.citations,
+        retrieval=result.retrieval, assistant_version=result.assistant_version,
+        model=result.model, latency_ms=result.latency_ms, input_tokens=result.input_tokens,
+        output_tokens=result.output_tokens, grounded=result.grounded,
+        answer_type=result.answer_type,
+        # Strictly after the question so a transcript never shows the reply first.
+        created_at=max(utcnow(), received_at + timedelta(microseconds=1)),
+    )
+    db.session.add(reply)
+    db.session.execute(
+        update(Conversation).where(Conversation.id == conversation.id).values(
+            message_count=Conversation.message_count + 2,
+            last_message_at=reply.created_at, updated_at=reply.created_at)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return question, reply
+
+
+@dataclass
+class ExportRecord:
+    """One conversation with everything an audit or analytics export needs."""
+
+    conversation: Conversation
+    messages: list[Message]
+    feedback: list[Any]
+    channel: str | None
+    external_id: str | None
+
+
+EXPORT_BATCH = 100
+
+
+def iter_export(org: Organization, filters: ConversationFilters, *,
+                batch_size: int = EXPORT_BATCH) -> Iterator[ExportRecord]:
+    """Conversations newest first, read in keyset batches (three queries per batch) so an
+    export of any size streams in constant memory."""
+    from services.feedback import feedback_for
+    from services.sessions import end_user_external_ids
+
+    cursor: str | None = None
+    while True:
+        page = paginate(conversation_query(org, filters), Conversation, limit=batch_size,
+                        cursor=cursor)
+        ids = [c.id for c in page.items]
+        messages = _messages_for(org, ids)
+        feedback = feedback_for(org, ids)
+        channels = dict(db.session.execute(
+            select(Session.id, Session.channel).where(
+                Session.org_id == org.id,
+                Session.id.in_({c.session_id for c in page.items}))).all()) if ids else {}
+        externals = end_user_external_ids(
+            org, {c.end_user_id for c in page.items if c.end_user_id})
+        for conv in page.items:
+            yield ExportRecord(conv, messages[conv.id], feedback[conv.id],
+                               channels.get(conv.session_id),
+                               externals.get(conv.end_user_id or ""))
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+def _messages_for(org: Organization, conversation_ids: list[str]) -> dict[str, list[Message]]:
+    grouped: dict[str, list[Message]] = {cid: [] for cid in conversation_ids}
+    if not conversation_ids:
+        return grouped
+    rows = db.session.execute(
+        Message.query_for_org(org).where(Message.conversation_id.in_(conversation_ids))
+        .order_by(Message.created_at.asc(), Message.id.asc())
+    ).scalars()
+    for row in rows:
+        grouped[row.conversation_id].append(row)
+    return grouped

@@ -1,0 +1,1 @@
+"""One module per content type; `services.knowledge.extract` dispatches between them."""

@@ -1,0 +1,253 @@
+"""Creating, reading, changing and deleting knowledge sources of every kind.
+
+Creation validates everything that can be checked cheaply (type from content, size, URL
+guard) before a row exists, then commits the source and enqueues its processing job, so a
+refused upload leaves nothing behind and an accepted one is always observable.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import delete, func, select
+
+from errors import NotFound, Unprocessable, ValidationFailed
+from extensions import db
+from jobs import enqueue
+from models.ids import new_id
+from models.jobs import Job
+from models.knowledge import KIND_PREFIX, KnowledgeChunk, KnowledgeSource
+from models.orgs import Organization
+from models.types import utcnow
+from services.knowledge import lexical, storage
+from services.knowledge.sniff import detect_kind
+from services.knowledge.url_guard import check_url
+from services.knowledge.vectors import vector_store
+from services.pagination import Page, paginate
+
+INGEST_JOB = "ingest_source"
+MAX_QA_BULK = 500
+MAX_TAGS = 20
+
+
+def _new_source(org: Organization, kind: str, **fields: Any) -> KnowledgeSource:
+    source = KnowledgeSource(id=new_id(KIND_PREFIX[kind]), org_id=org.id, kind=kind,
+                             status="queued", **fields)
+    db.session.add(source)
+    return source
+
+
+def _enqueue_processing(org: Organization, sources: list[KnowledgeSource]) -> Job:
+    ids = [s.id for s in sources]
+    job = enqueue(org.id, INGEST_JOB, target_id=ids[0] if len(ids) == 1 else None,
+                  params={"source_ids": ids})
+    return job
+
+
+def _after_enqueue(sources: list[KnowledgeSource], job: Job) -> None:
+    for s in sources:
+        db.session.refresh(s)
+        if s.last_job_id is None:
+            s.last_job_id = job.id
+    db.session.commit()
+
+
+# ----------------------------------------------------------------------------- files
+def create_file(org: Organization, data: bytes, *, filename: str | None,
+                title: str | None) -> tuple[KnowledgeSource, Job | None, bool]:
+    """Store an upload and queue its processing. Identical content already in this
+    organization returns the existing source (no duplicate vectors): (source, None, True)."""
+    if not data:
+        raise ValidationFailed({"file": ["The file is empty."]})
+    kind = detect_kind(data)  # 415 for anything we cannot read, whatever its name says
+    digest = storage.sha256_hex(data)
+    existing = db.session.execute(
+        KnowledgeSource.query_for_org(org).where(
+            KnowledgeSource.kind == "file", KnowledgeSource.content_sha256 == digest)
+    ).scalars().first()
+    if existing is not None:
+        return existing, None, True
+    key = storage.put(org.id, data)
+    name = (filename or "").strip()[:300] or None
+    source = _new_source(org, "file", title=(title or name or f"Untitled {kind}")[:300],
+                         filename=name, file_type=kind, byte_size=len(data),
+                         storage_key=key, content_sha256=digest)
+    db.session.commit()
+    job = _enqueue_processing(org, [source])
+    _after_enqueue([source], job)
+    return source, job, False
+
+
+# ------------------------------------------------------------------------------- Q&A
+def _clean_qa(item: dict[str, Any], where: str = "") -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    q = (item.get("question") or "").strip()
+    a = (item.get("answer") or "").strip()
+    tags = item.get("tags") or []
+    if not q or len(q) > 2000:
+        errors[f"{where}question"] = ["Give a question of 1 to 2000 characters."]
+    if not a or len(a) > 20000:
+        errors[f"{where}answer"] = ["Give an answer of 1 to 20000 characters."]
+    if "\x00" in q or "\x00" in a:
+        errors[f"{where}question"] = ["Text cannot contain NUL bytes."]
+    if not isinstance(tags, list) or len(tags) > MAX_TAGS or not all(
+            isinstance(t, str) and 0 < len(t.strip()) <= 50 for t in tags):
+        errors[f"{where}tags"] = [f"Up to {MAX_TAGS} tags of 1 to 50 characters."]
+    if errors:
+        raise ValidationFailed(errors)
+    return {"question": q, "answer": a, "tags": [t.strip() for t in tags]}
+
+
+def create_qas(org: Organization, items: list[dict[str, Any]]) -> tuple[list[KnowledgeSource], Job]:
+    """Create one or many Q&A pairs atomically (all or none) and index them in one job."""
+    if not items:
+        raise ValidationFailed({"items": ["Give at least one question and answer."]})
+    if len(items) > MAX_QA_BULK:
+        raise ValidationFailed({"items": [f"At most {MAX_QA_BULK} pairs per request."]})
+    cleaned = []
+    errors: dict[str, list[str]] = {}
+    for i, item in enumerate(items):
+        try:
+            cleaned.append(_clean_qa(item, f"{i}." if len(items) > 1 else ""))
+        except ValidationFailed as exc:
+            errors.update(exc.fields)
+    if errors:
+        raise ValidationFailed(errors)
+    sources = [_new_source(org, "qa", title=c["question"][:300], question=c["question"],
+                           answer=c["answer"], tags=c["tags"],
+                           content_sha256=storage.sha256_hex(
+                               (c["question"] + "\n" + c["answer"]).encode()))
+               for c in cleaned]
+    db.session.commit()
+    job = _enqueue_processing(org, sources)
+    _after_enqueue(sources, job)
+    return sources, job
+
+
+def parse_qa_csv(data: bytes) -> list[dict[str, Any]]:
+    """`question,answer[,tags]` with a header row; tags separated by `;`."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise Unprocessable("The CSV is not valid UTF-8.", code="unreadable_file") from exc
+    reader = csv.DictReader(io.StringIO(text))
+    fields = [f.strip().lower() for f in (reader.fieldnames or [])]
+    if "question" not in fields or "answer" not in fields:
+        raise ValidationFailed({"file": ["The CSV needs a header with question and answer."]})
+    reader.fieldnames = fields
+    items = []
+    for row in reader:
+        if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+            continue
+        tags = [t for t in (row.get("tags") or "").split(";") if t.strip()]
+        items.append({"question": row.get("question"), "answer": row.get("answer"),
+                      "tags": tags})
+    return items
+
+
+def update_qa(org: Organization, source_id: str,
+              changes: dict[str, Any]) -> tuple[KnowledgeSource, Job | None]:
+    source = get_source(org, source_id, kind="qa")
+    merged = {"question": source.question, "answer": source.answer, "tags": source.tags,
+              **{k: v for k, v in changes.items() if v is not None}}
+    cleaned = _clean_qa(merged)
+    text_changed = (cleaned["question"], cleaned["answer"]) != (source.question, source.answer)
+    source.question, source.answer, source.tags = (cleaned["question"], cleaned["answer"],
+                                                   cleaned["tags"])
+    source.title = cleaned["question"][:300]
+    job = None
+    if text_changed:
+        source.status = "queued"
+        source.content_sha256 = storage.sha256_hex(
+            (cleaned["question"] + "\n" + cleaned["answer"]).encode())
+    db.session.commit()
+    if text_changed:
+        job = _enqueue_processing(org, [source])
+        _after_enqueue([source], job)
+    return source, job
+
+
+# ------------------------------------------------------------------------------ URLs
+def create_url(org: Organization, url: str, *, title: str | None) -> tuple[KnowledgeSource, Job]:
+    cfg = current_app.config
+    checked = check_url(url, cfg["URL_FETCH_ALLOW_LOOPBACK"])  # 422 url_not_allowed now
+    source = _new_source(org, "url", title=(title or checked.url)[:300], url=checked.url)
+    db.session.commit()
+    job = _enqueue_processing(org, [source])
+    _after_enqueue([source], job)
+    return source, job
+
+
+def refresh_url(org: Organization, source_id: str) -> tuple[KnowledgeSource, Job]:
+    source = get_source(org, source_id, kind="url")
+    job = enqueue(org.id, INGEST_JOB, target_id=source.id, params={"source_ids": [source.id],
+                                                                   "refresh": True})
+    _after_enqueue([source], job)
+    return source, job
+
+
+# ------------------------------------------------------------------------------ reads
+def get_source(org: Organization | str, source_id: str, *,
+               kind: str | None = None) -> KnowledgeSource:
+    source = KnowledgeSource.get_for_org(source_id, org)
+    if kind is not None and source.kind != kind:
+        raise NotFound(KnowledgeSource.not_found_message)
+    return source
+
+
+def list_sources(org: Organization, *, kind: str | None, status: str | None = None,
+                 limit: int, cursor: str | None) -> Page:
+    stmt = KnowledgeSource.query_for_org(org)
+    if kind:
+        stmt = stmt.where(KnowledgeSource.kind == kind)
+    if status:
+        stmt = stmt.where(KnowledgeSource.status == status)
+    return paginate(stmt, KnowledgeSource, limit=limit, cursor=cursor)
+
+
+def list_chunks(org: Organization, source_id: str, *, limit: int = 200,
+                offset: int = 0) -> list[KnowledgeChunk]:
+    get_source(org, source_id)
+    stmt = (KnowledgeChunk.query_for_org(org).where(KnowledgeChunk.source_id == source_id)
+            .order_by(KnowledgeChunk.position).limit(limit).offset(offset))
+    return list(db.session.execute(stmt).scalars())
+
+
+def counts_by_status(org: Organization) -> dict[str, int]:
+    rows = db.session.execute(
+        select(KnowledgeSource.status, func.count()).where(KnowledgeSource.org_id == org.id)
+        .group_by(KnowledgeSource.status)).all()
+    return {status: n for status, n in rows}
+
+
+# ----------------------------------------------------------------------------- delete
+def delete_source(org: Organization, source_id: str, *, kind: str | None = None) -> None:
+    """Remove the source, its chunks and its vectors from every index."""
+    source = get_source(org, source_id, kind=kind)
+    vector_ids = list(db.session.execute(
+        select(KnowledgeChunk.vector_id).where(KnowledgeChunk.source_id == source.id)).scalars())
+    storage_key = source.storage_key
+    lexical.remove_source(org.id, source.id)
+    db.session.execute(delete(KnowledgeChunk).where(KnowledgeChunk.source_id == source.id))
+    db.session.delete(source)
+    _drop_from_scopes(org, source.id)
+    db.session.commit()
+    if vector_ids:
+        vector_store().remove(org.id, vector_ids)
+    if storage_key and not db.session.execute(
+            select(func.count()).select_from(KnowledgeSource)
+            .where(KnowledgeSource.storage_key == storage_key)).scalar_one():
+        storage.delete(storage_key)
+
+
+def _drop_from_scopes(org: Organization, source_id: str) -> None:
+    from models.assistants import Assistant
+
+    for a in db.session.execute(Assistant.query_for_org(org)).scalars():
+        if source_id in (a.knowledge_linked or []) or source_id in (a.knowledge_excluded or []):
+            a.knowledge_linked = [s for s in a.knowledge_linked if s != source_id]
+            a.knowledge_excluded = [s for s in a.knowledge_excluded if s != source_id]
+            a.updated_at = utcnow()
+

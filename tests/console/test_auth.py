@@ -1,0 +1,125 @@
+"""Sign-in, sign-out, and how an unauthenticated caller is answered on each channel."""
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+from tests.console.conftest import csrf_from, login
+from tests.factories import make_tenant, make_user
+
+
+def test_owner_signs_in_and_lands_on_the_dashboard(app, client):
+    tenant = make_tenant(app, "Sign-in Org")
+    _, email, password = make_user(app, tenant.org_id, role="owner")
+    resp = login(client, email, password)
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/console/")
+    page = client.get("/console/")
+    assert page.status_code == 200
+    assert "Sign-in Org" in page.text and email in page.text
+
+
+def test_wrong_password_is_refused_with_a_message_and_no_session(app, client):
+    tenant = make_tenant(app)
+    _, email, _ = make_user(app, tenant.org_id)
+    resp = login(client, email, "not-the-password")
+    assert resp.status_code == 401
+    assert "Email or password is incorrect." in resp.text
+    assert client.get("/console/").status_code == 302
+
+
+def test_unauthenticated_page_redirects_to_sign_in_with_next(client):
+    resp = client.get("/console/assistants/?cursor=x")
+    assert resp.status_code == 302
+    target = urlsplit(resp.headers["Location"])
+    assert target.path == "/console/login"
+    assert parse_qs(target.query)["next"] == ["/console/assistants/?cursor=x"]
+
+
+def test_unauthenticated_htmx_call_gets_401_with_hx_redirect(client):
+    resp = client.post("/console/assistants/asst_x/active", headers={
+        "HX-Request": "true", "HX-Current-URL": "http://localhost/console/assistants/"})
+    assert resp.status_code == 401
+    target = urlsplit(resp.headers["HX-Redirect"])
+    assert target.path == "/console/login"
+    # After signing in the operator returns to the page they clicked on, not the POST URL.
+    assert parse_qs(target.query)["next"] == ["/console/assistants/"]
+    assert "Sign in" in resp.text
+    resp = client.get("/console/keys/", headers={"HX-Request": "true"})
+    assert resp.status_code == 401 and resp.headers["HX-Redirect"].startswith("/console/login")
+
+
+def test_sign_in_returns_to_the_page_that_asked(app, client):
+    tenant = make_tenant(app)
+    _, email, password = make_user(app, tenant.org_id)
+    resp = login(client, email, password, next_url="/console/keys/")
+    assert resp.headers["Location"].endswith("/console/keys/")
+
+
+def test_next_cannot_send_the_operator_off_site(app, client):
+    tenant = make_tenant(app)
+    _, email, password = make_user(app, tenant.org_id)
+    for bad in ("https://evil.example/", "//evil.example/console", "/console\\@evil"):
+        resp = login(client, email, password, next_url=bad)
+        assert resp.headers["Location"].endswith("/console/"), bad
+        client.post("/console/logout", data={"csrf_token": csrf_from(client.get("/console/").text)})
+
+
+def test_sign_out_ends_the_session(app, client):
+    tenant = make_tenant(app)
+    _, email, password = make_user(app, tenant.org_id)
+    login(client, email, password)
+    token = csrf_from(client.get("/console/").text)
+    resp = client.post("/console/logout", data={"csrf_token": token})
+    assert resp.status_code == 302 and "/console/login" in resp.headers["Location"]
+    assert client.get("/console/").status_code == 302
+
+
+def test_post_without_csrf_token_is_refused(app, corg):
+    # The shared app runs with WTF_CSRF_ENABLED at its default (True).
+    assert app.config.get("WTF_CSRF_ENABLED", True) is True
+    owner = corg["owner"]
+    resp = owner.client.post("/console/keys/", data={"name": "sneaky"})
+    assert resp.status_code == 400
+    assert "This form expired" in resp.text and "<html" in resp.text
+    resp = owner.client.post("/console/keys/", data={"name": "sneaky"},
+                             headers={"HX-Request": "true"})
+    assert resp.status_code == 400
+    assert "toast" in resp.headers["HX-Trigger"]
+    keys = owner.client.get("/console/keys/").text
+    assert "sneaky" not in keys
+
+
+def test_sign_in_form_itself_needs_the_csrf_token(app, client):
+    tenant = make_tenant(app)
+    _, email, password = make_user(app, tenant.org_id)
+    resp = client.post("/console/login", data={"email": email, "password": password})
+    assert resp.status_code == 400
+    assert client.get("/console/").status_code == 302
+
+
+def test_sign_in_is_throttled_per_address_with_a_friendly_page(app, client):
+    tenant = make_tenant(app)
+    _, email, _ = make_user(app, tenant.org_id)
+    old = app.config["LOGIN_RATE_LIMIT"]
+    app.config["LOGIN_RATE_LIMIT"] = "3/minute"
+    try:
+        responses = [login(client, email, "wrong-password") for _ in range(4)]
+    finally:
+        app.config["LOGIN_RATE_LIMIT"] = old
+    assert [r.status_code for r in responses] == [401, 401, 401, 429]
+    resp = responses[3]
+    assert "Too many sign-in attempts" in resp.text and "<html" in resp.text
+    assert resp.headers["Retry-After"]
+
+
+def test_disabled_operator_is_signed_out_on_the_next_request(app, corg):
+    from extensions import db
+    from models.orgs import Organization, User
+    from services.users import set_disabled
+
+    viewer = corg["viewer"]
+    assert viewer.client.get("/console/").status_code == 200
+    with app.app_context():
+        org = db.session.get(Organization, corg.org_id)
+        owner = db.session.get(User, corg["owner"].user_id)
+        set_disabled(org, viewer.user_id, True, acting=owner)
+    assert viewer.client.get("/console/").status_code == 302

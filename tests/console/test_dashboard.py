@@ -1,0 +1,63 @@
+"""The dashboard's figures come from the organization's own rows, and only its own."""
+from __future__ import annotations
+
+import re
+
+from tests.console.conftest import create_assistant_via_api
+from tests.factories import make_tenant
+
+
+def value_of(html: str, name: str) -> str:
+    chunk = html[html.index(f'data-card="{name}"'):]
+    return re.search(r'class="stat-value[^"]*">([^<]*)<', chunk).group(1).strip()
+
+
+def test_counts_assistants_requests_and_throttling_for_this_org_only(app, corg):
+    a = create_assistant_via_api(corg.tenant)
+    create_assistant_via_api(corg.tenant, name="Sales")
+    corg.tenant.patch(f"/api/v1/assistants/{a['id']}", json={"is_active": False})
+    for _ in range(3):
+        corg.tenant.get("/api/v1/assistants/")
+    corg.tenant.get("/api/v1/assistants/asst_missing")  # a 404 counts as an error
+
+    noisy = make_tenant(app, "Noisy", rate_limit=1)  # another org: must not show up
+    noisy.get("/api/v1/assistants/")
+    assert noisy.get("/api/v1/assistants/").status_code == 429
+
+    html = corg["viewer"].client.get("/console/").text
+    assert value_of(html, "assistants") == "2"
+    assert "1 active" in html and "1 paused" in html
+    assert value_of(html, "requests") == "7"  # 2 creates + 1 patch + 3 lists + 1 miss
+    assert "1 with an error status" in html
+    assert value_of(html, "rate-limits") == "0"
+    assert "No call has been throttled" in html
+
+
+def test_rate_limit_events_are_listed_with_key_name_and_path(app, corg):
+    from extensions import db
+    from models.orgs import Organization
+
+    with app.app_context():
+        db.session.get(Organization, corg.org_id).rate_limit_per_hour = 1
+        db.session.commit()
+    corg.tenant.get("/api/v1/assistants/")
+    assert corg.tenant.get("/api/v1/assistants/?limit=5").status_code == 429
+    html = corg["owner"].client.get("/console/").text
+    assert value_of(html, "rate-limits") == "1"
+    table = html[html.index("Recent rate-limit events"):]
+    assert "/api/v1/assistants/" in table and ">GET<" in table and ">test<" in table
+
+
+def test_slots_for_later_areas_show_their_data_once_the_models_exist(corg):
+    html = corg["owner"].client.get("/console/").text
+    # Knowledge, conversations and feedback models are present in this tree, so the cards
+    # carry numbers rather than the "not set up yet" placeholder.
+    from console import optional
+
+    for name, module in (("knowledge", "models.knowledge"),
+                         ("conversations", "models.conversations"),
+                         ("rating", "models.conversations")):
+        exists = optional._module(module) is not None
+        chunk = html[html.index(f'data-card="{name}"'):][:600]
+        assert ("not set up yet" in chunk) != exists, name
+    assert value_of(html, "knowledge") in ("0", "—")

@@ -1,0 +1,45 @@
+"""API keys in the console: shown once, listed by prefix, revoked for real."""
+from __future__ import annotations
+
+import re
+
+
+def test_created_key_is_shown_once_and_works_against_the_api(corg):
+    owner = corg["owner"]
+    resp = owner.post("/console/keys/", {"name": "website widget"})
+    assert resp.status_code == 200
+    assert resp.headers["Cache-Control"] == "no-store"
+    secret = re.search(r'value="(cpn_live_[A-Za-z0-9]+)"', resp.text).group(1)
+    assert "shown <strong>only once</strong>" in resp.text and "data-copy" in resp.text
+    api = corg.tenant.client.get("/api/v1/assistants/", headers={"X-API-Key": secret})
+    assert api.status_code == 200
+    listing = owner.client.get("/console/keys/").text
+    assert "website widget" in listing and secret[:17] in listing
+    assert secret not in listing  # never again
+
+
+def test_key_listing_shows_prefix_created_last_used_and_status(corg):
+    corg.tenant.get("/api/v1/assistants/")  # uses the tenant's key → last_used_at
+    html = corg["admin"].client.get("/console/keys/").text
+    row = html[html.index(f'data-key="{corg.tenant.key_id}"'):]
+    row = row[:row.index("</tr>")]
+    assert "cpn_live_" in row and "just now" in row and ">active<" in row
+    assert "never" not in row
+
+
+def test_revoke_after_confirmation_stops_the_key(corg):
+    owner = corg["owner"]
+    html = owner.client.get("/console/keys/").text
+    assert 'data-confirm="Revoke “test”?' in html
+    resp = owner.post(f"/console/keys/{corg.tenant.key_id}/revoke")
+    assert resp.status_code == 302
+    listing = owner.client.get("/console/keys/").text
+    assert "is revoked" in listing and ">revoked<" in listing
+    assert corg.tenant.get("/api/v1/assistants/").status_code == 401
+
+
+def test_key_name_too_long_is_an_inline_error(corg):
+    resp = corg["owner"].post("/console/keys/", {"name": "k" * 121})
+    assert resp.status_code == 422
+    assert 'id="name-error"' in resp.text and "At most 120 characters." in resp.text
+    assert "cpn_live_" not in resp.text.split("<tbody>")[0].split("New key name")[-1]
