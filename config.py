@@ -74,6 +74,10 @@ class Config:
         # every N seconds from a background thread (one INSERT for many requests).
         self.REQUEST_LOG_FLUSH_SECONDS = _float("REQUEST_LOG_FLUSH_SECONDS", 0.0)
         self.REQUEST_LOG_RETENTION_DAYS = _int("REQUEST_LOG_RETENTION_DAYS", 90)
+        # Analytics ranges longer than this read complete past hours from hourly rollups.
+        self.ANALYTICS_ROLLUP_MIN_HOURS = _float("ANALYTICS_ROLLUP_MIN_HOURS", 48.0)
+        # Hours are rolled up only once this long past their end (late log rows land first).
+        self.ANALYTICS_ROLLUP_GRACE_SECONDS = _float("ANALYTICS_ROLLUP_GRACE_SECONDS", 300.0)
 
         # Sessions
         self.DEFAULT_SESSION_TTL_SECONDS = _int("DEFAULT_SESSION_TTL_SECONDS", 30 * 60)

@@ -78,6 +78,8 @@ def set_role(org: Organization, user_id: str, role: str, *, acting: User) -> Use
     user = User.get_for_org(user_id, org)
     if user.id == acting.id and role != acting.role:
         raise Conflict("You cannot change your own role.", code="own_role")
+    if user.role == "owner" and role != "owner" and acting.role != "owner":
+        raise Forbidden("Only an owner can change another owner's role.", code="owner_only")
     if user.role == "owner" and role != "owner":
         owners = db.session.execute(
             select(func.count()).select_from(User)

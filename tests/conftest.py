@@ -82,7 +82,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     skip = pytest.mark.skip(reason="services mode only (TEST_DATABASE_URL + TEST_REDIS_URL)")
     for item in items:
-        if "services" in item.keywords or "soak" in item.keywords:
+        if item.get_closest_marker("services") or item.get_closest_marker("soak"):
             item.add_marker(skip)
 
 
@@ -194,3 +194,4 @@ def run_jobs(app):
 
 from tests.factories import *  # noqa: E402,F401,F403 - fixtures re-exported
 from tests.shared_fixtures import *  # noqa: E402,F401,F403 - fixtures re-exported
+from tests.browser_fixtures import *  # noqa: E402,F401,F403 - fixtures re-exported

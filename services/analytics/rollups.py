@@ -7,7 +7,6 @@ request-log writers to flush before an hour is sealed.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -46,10 +45,8 @@ def watermark() -> datetime | None:
 
 
 def grace() -> timedelta:
-    configured = current_app.config.get("ANALYTICS_ROLLUP_GRACE_SECONDS")
-    if configured is None:
-        configured = os.environ.get("ANALYTICS_ROLLUP_GRACE_SECONDS") or DEFAULT_GRACE_SECONDS
-    return timedelta(seconds=float(configured))
+    return timedelta(seconds=float(current_app.config.get("ANALYTICS_ROLLUP_GRACE_SECONDS",
+                                                          DEFAULT_GRACE_SECONDS)))
 
 
 def roll_up(now: datetime | None = None,

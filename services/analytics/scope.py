@@ -7,7 +7,6 @@ a 404 exactly like naming one that does not exist.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -122,7 +121,5 @@ def to_datetime(value: Any) -> datetime:
 
 def rollup_min_hours() -> float:
     """Ranges longer than this read complete past hours from rollups."""
-    configured = current_app.config.get("ANALYTICS_ROLLUP_MIN_HOURS")
-    if configured is None:
-        configured = os.environ.get("ANALYTICS_ROLLUP_MIN_HOURS") or DEFAULT_ROLLUP_MIN_HOURS
-    return float(configured)
+    return float(current_app.config.get("ANALYTICS_ROLLUP_MIN_HOURS",
+                                        DEFAULT_ROLLUP_MIN_HOURS))

@@ -8,19 +8,12 @@ from tests.analytics.conftest import seed
 from tests.factories import Tenant, make_key, make_tenant
 
 pytest.importorskip("playwright")
-from tests.console.conftest import (  # noqa: E402,F401 - fixtures used by name
-    browser,
-    browser_login,
-    browser_operator,
-    live_server,
-    page,
-)
+from tests.browser_fixtures import browser_login  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
 
-def test_charts_draw_and_redraw_on_filter_change(app, page, live_server,  # noqa: F811
-                                                 browser_operator):  # noqa: F811
+def test_charts_draw_and_redraw_on_filter_change(app, page, live_server, browser_operator):
     a2_key_id, _ = make_key(app, browser_operator["org_id"], name="second")
     tenant = make_tenant(app, "Elsewhere")
     owner_tenant = Tenant(org_id=browser_operator["org_id"], key_id=a2_key_id, secret="",
