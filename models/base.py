@@ -78,3 +78,19 @@ def scoped_count(model: Any, org: "Organization | str", *criteria: Any) -> int:
 
     stmt = select(func.count()).select_from(model).where(model.org_id == _org_id_of(org), *criteria)
     return int(db.session.execute(stmt).scalar_one())
+
+
+def grouped_for_org(model: Any, org: "Organization | str", parent_column: Any,
+                    parent_ids: list[str]) -> dict[str, list[Any]]:
+    """parent id → its rows of `model` in this organization, oldest first, in one query
+    (exports and transcripts would otherwise query once per parent)."""
+    grouped: dict[str, list[Any]] = {pid: [] for pid in parent_ids}
+    if not parent_ids:
+        return grouped
+    rows = db.session.execute(
+        model.query_for_org(org).where(parent_column.in_(parent_ids))
+        .order_by(model.created_at.asc(), model.id.asc())
+    ).scalars()
+    for row in rows:
+        grouped[getattr(row, parent_column.key)].append(row)
+    return grouped

@@ -15,6 +15,7 @@ from sqlalchemy import Select, select, update
 
 from errors import ValidationFailed
 from extensions import db
+from models.base import grouped_for_org
 from models.assistants import Assistant
 from models.conversations import Conversation, Message
 from models.orgs import Organization
@@ -197,13 +198,4 @@ def iter_export(org: Organization, filters: ConversationFilters, *,
 
 
 def _messages_for(org: Organization, conversation_ids: list[str]) -> dict[str, list[Message]]:
-    grouped: dict[str, list[Message]] = {cid: [] for cid in conversation_ids}
-    if not conversation_ids:
-        return grouped
-    rows = db.session.execute(
-        Message.query_for_org(org).where(Message.conversation_id.in_(conversation_ids))
-        .order_by(Message.created_at.asc(), Message.id.asc())
-    ).scalars()
-    for row in rows:
-        grouped[row.conversation_id].append(row)
-    return grouped
+    return grouped_for_org(Message, org, Message.conversation_id, conversation_ids)

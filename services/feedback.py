@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from errors import ValidationFailed
 from extensions import db
+from models.base import grouped_for_org
 from models.conversations import Conversation, Feedback, Message
 from models.orgs import Organization
 from services.pagination import Page, paginate
@@ -76,13 +77,4 @@ def list_feedback(org: Organization, conversation_id: str, *, limit: int | None,
 
 def feedback_for(org: Organization | str, conversation_ids: list[str]) -> dict[str, list]:
     """conversation id → its feedback rows, oldest first (one query, for exports)."""
-    grouped: dict[str, list[Feedback]] = {cid: [] for cid in conversation_ids}
-    if not conversation_ids:
-        return grouped
-    rows = db.session.execute(
-        Feedback.query_for_org(org).where(Feedback.conversation_id.in_(conversation_ids))
-        .order_by(Feedback.created_at.asc(), Feedback.id.asc())
-    ).scalars()
-    for row in rows:
-        grouped[row.conversation_id].append(row)
-    return grouped
+    return grouped_for_org(Feedback, org, Feedback.conversation_id, conversation_ids)
