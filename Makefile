@@ -45,7 +45,7 @@ migrate: setup
 	$(FLASK) db upgrade heads
 
 seed: migrate
-	@$(FLASK) seed-demo
+	@$(FLASK) seed-demo --base-url http://$(HOST):$(PORT)
 
 run: seed
 	@echo "Serving Companin on http://$(HOST):$(PORT)  (console: http://$(HOST):$(PORT)/console/)"

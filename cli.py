@@ -125,7 +125,8 @@ def user_create(org_id: str, email: str, password: str, role: str, name: str) ->
 @with_appcontext
 @click.option("--email", default="admin@demo.companin.io")
 @click.option("--password", default="companin-demo")
-def seed_demo(email: str, password: str) -> None:
+@click.option("--base-url", default="http://127.0.0.1:5000", help="Where the app is served.")
+def seed_demo(email: str, password: str, base_url: str) -> None:
     """Create (once) a demo organization with an assistant, a key and a console owner."""
     from sqlalchemy import select
 
@@ -148,7 +149,7 @@ def seed_demo(email: str, password: str) -> None:
                                "instructions": "Answer from the knowledge base; cite sources."},
                          actor=None)
     _emit({"organization_id": org.id, "api_key": minted.secret,
-           "console": {"url": "http://127.0.0.1:5000/console/", "email": email,
+           "console": {"url": base_url.rstrip("/") + "/console/", "email": email,
                        "password": password if existing is None else "(unchanged)"}})
 
 
