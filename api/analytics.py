@@ -50,7 +50,8 @@ def _echo(scope: Scope) -> dict[str, str | None]:
 
 @bp.get("/logs/")
 @endpoint(summary="Request log, newest first (format=csv streams every matching row)",
-          tags=TAGS, query=LogsQuery, response=LogPage, errors=(404,))
+          tags=TAGS, query=LogsQuery, response=LogPage, errors=(404,),
+          media={"text/csv": {"type": "string"}})
 def logs(query: LogsQuery) -> LogPage | Response:
     scope = _scope(query)
     filters = queries.LogFilters(status=query.status, method=query.method, path=query.path,

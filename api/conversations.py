@@ -64,7 +64,8 @@ def list_(query: ConversationListQuery) -> ConversationPage:
 # Registered before /<conversation_id> so "export" is never taken for an id.
 @bp.get("/export")
 @endpoint(summary="Stream conversations with messages and feedback as JSON Lines or CSV",
-          tags=TAGS, query=ExportQuery)
+          tags=TAGS, query=ExportQuery,
+          media={"application/x-ndjson": {"type": "string"}, "text/csv": {"type": "string"}})
 def export(query: ExportQuery) -> Response:
     org = current_org()
     records = svc.iter_export(org, _filters(query))

@@ -6,6 +6,7 @@ document (api/openapi.py reads `view.__openapi__`), so the contract cannot drift
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
@@ -14,7 +15,13 @@ from collections.abc import Callable
 from flask import Response, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
 
-from errors import InvalidJSON, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from errors import (
+    InvalidJSON,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 
 
 @dataclass
@@ -29,6 +36,11 @@ class EndpointDoc:
     auth: bool = True
     errors: tuple[int, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    # Documentation only: a JSON body the view parses itself (e.g. one item or a bulk list),
+    # other success statuses with the same shape, other media types of the success body.
+    body_doc: Any = None
+    also: tuple[int, ...] = ()
+    media: dict[str, dict[str, Any]] | None = None
 
 
 def pydantic_fields(exc: ValidationError) -> dict[str, list[str]]:
@@ -58,9 +70,57 @@ def read_json() -> Any:
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
+        # Strict UTF-8 (RFC 8259): json.loads(bytes) would also take UTF-16/32 and let
+        # UTF-8-encoded surrogates through ("surrogatepass"), which no database stores.
+        data = json.loads(raw.decode("utf-8-sig"))
+    except RecursionError:
+        raise InvalidJSON("The request body is not valid JSON: it is nested too deeply.") \
+            from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidJSON(f"The request body is not valid JSON: {exc}") from exc
+    return check_json_text(data)
+
+
+NUL_MESSAGE = "Text cannot contain NUL bytes."
+MAX_JSON_DEPTH = 64  # as deep as any real body needs; deeper only costs stack and CPU
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def check_json_text(data: Any) -> Any:
+    """Refuse what no backend can store or a later reader can safely walk: U+0000 anywhere
+    (PostgreSQL keeps no NUL in text or JSONB) → 422; unpaired surrogate escapes such as
+    "\\ud800" (not Unicode text) → 400; nesting deeper than MAX_JSON_DEPTH → 422.
+    Iterative, so a hostile body cannot exhaust the stack here either."""
+    nul: dict[str, list[str]] = {}
+    stack: list[tuple[str, Any, int]] = [("", data, 0)]
+    while stack:
+        path, value, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ValidationFailed(
+                {"body": [f"JSON nested more than {MAX_JSON_DEPTH} levels deep."]})
+        if isinstance(value, str):
+            texts = [(path, value)]
+        elif isinstance(value, dict):
+            texts = []
+            for key, item in value.items():
+                where = f"{path}.{key}" if path else str(key)
+                texts.append((where, key))
+                stack.append((where, item, depth + 1))
+        elif isinstance(value, list):
+            texts = []
+            for i, item in enumerate(value):
+                stack.append((f"{path}.{i}" if path else str(i), item, depth + 1))
+        else:
+            continue
+        for where, text in texts:
+            if _SURROGATES.search(text):
+                raise InvalidJSON("The request body is not valid JSON: it contains an "
+                                  "unpaired surrogate escape, which is not Unicode text.")
+            if "\x00" in text:
+                nul[(where or "body").replace("\x00", "\\u0000")] = [NUL_MESSAGE]
+    if nul:
+        raise ValidationFailed(nul)
+    return data
 
 
 def parse_model(model: type[BaseModel], data: Any) -> BaseModel:
@@ -71,7 +131,7 @@ def parse_model(model: type[BaseModel], data: Any) -> BaseModel:
 
 
 def parse_query(model: type[BaseModel]) -> BaseModel:
-    data = {k: v for k, v in request.args.items()}
+    data = check_json_text({k: v for k, v in request.args.items()})
     return parse_model(model, data)
 
 
@@ -98,14 +158,19 @@ def endpoint(
     *, summary: str, tags: list[str], body: type[BaseModel] | None = None,
     query: type[BaseModel] | None = None, response: Any = None, status: int = 200,
     multipart: dict[str, Any] | None = None, auth: bool = True, errors: tuple[int, ...] = (),
+    body_doc: Any = None, also: tuple[int, ...] = (),
+    media: dict[str, dict[str, Any]] | None = None,
 ) -> Callable:
     """Decorate a view: `body=`/`query=` models are parsed and passed as kwargs."""
     doc = EndpointDoc(summary=summary, tags=tags, body=body, query=query, response=response,
-                      status=status, multipart=multipart, auth=auth, errors=errors)
+                      status=status, multipart=multipart, auth=auth, errors=errors,
+                      body_doc=body_doc, also=also, media=media)
 
     def decorate(fn: Callable) -> Callable:
         @wraps(fn)
         def view(**kwargs: Any) -> Response:
+            if any(isinstance(v, str) and "\x00" in v for v in kwargs.values()):
+                raise NotFound()  # no id holds a NUL byte; never let one reach a query
             if query is not None:
                 kwargs["query"] = parse_query(query)
             if body is not None:

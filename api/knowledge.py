@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from api.auth import current_org
-from api.endpoint import endpoint, parse_model, read_json
+from api.endpoint import NUL_MESSAGE, endpoint, parse_model, read_json
 from api.schemas.common import ListQuery
 from api.schemas.knowledge import (
     ChunkList,
@@ -13,6 +13,7 @@ from api.schemas.knowledge import (
     QABulkCreate,
     QABulkOut,
     QACreate,
+    QACreateRequest,
     QAUpdate,
     ReembedRequest,
     SearchHitOut,
@@ -25,7 +26,6 @@ from api.schemas.knowledge import (
     URLCreate,
 )
 from errors import ValidationFailed
-from jobs import enqueue
 from services import assistants as assistant_svc
 from services.knowledge import retrieval
 from services.knowledge import sources as svc
@@ -45,7 +45,7 @@ def _page(kind: str, query: SourceListQuery) -> SourcePage:
 # ----------------------------------------------------------------------------- files
 @bp.post("/files/")
 @endpoint(summary="Upload a file (PDF, CSV, text/Markdown, JSON, PNG/JPEG/WebP)", tags=TAGS,
-          multipart=_UPLOAD_SCHEMA, response=SourceAccepted, status=202,
+          multipart=_UPLOAD_SCHEMA, response=SourceAccepted, status=202, also=(200,),
           errors=(413, 415, 422))
 def upload_file() -> tuple[SourceAccepted, int]:
     upload = request.files.get("file")
@@ -54,6 +54,8 @@ def upload_file() -> tuple[SourceAccepted, int]:
     title = (request.form.get("title") or "").strip() or None
     if title and len(title) > 300:
         raise ValidationFailed({"title": ["At most 300 characters."]})
+    if title and "\x00" in title:
+        raise ValidationFailed({"title": [NUL_MESSAGE]})
     source, _, duplicate = svc.create_file(current_org(), upload.read(),
                                            filename=upload.filename, title=title)
     out = SourceAccepted(**SourceOut.of(source).model_dump(), duplicate=duplicate)
@@ -83,7 +85,7 @@ def delete_file(source_id: str) -> None:
 @endpoint(summary="Create a Q&A pair, or many with {\"items\": [...]}", tags=TAGS,
           response={"oneOf": [{"$ref": "#/components/schemas/SourceOut"},
                               {"$ref": "#/components/schemas/QABulkOut"}]},
-          status=201, errors=(422,))
+          status=201, also=(202,), body_doc=QACreateRequest, errors=(422,))
 def create_qa():  # noqa: ANN201 - single or bulk
     data = read_json()
     if isinstance(data, list) or (isinstance(data, dict) and "items" in data):
@@ -181,14 +183,9 @@ def chunks(source_id: str, query: ListQuery) -> ChunkList:
 
 @bp.post("/reembed")
 @endpoint(summary="Recompute embeddings and rebuild the affected indexes", tags=TAGS,
-          body=ReembedRequest, response=JobAccepted, status=202, errors=(422,))
+          body=ReembedRequest, response=JobAccepted, status=202, errors=(404, 422))
 def reembed(body: ReembedRequest) -> JobAccepted:
-    org = current_org()
-    ids = body.source_ids
-    if ids:
-        for source_id in ids:
-            svc.get_source(org, source_id)  # 404 for unknown or foreign ids
-    job = enqueue(org.id, "reembed", target_id=None, params={"source_ids": ids})
+    job = svc.queue_reembed(current_org(), body.source_ids)
     return JobAccepted(job_id=job.id, status=job.status)
 
 

@@ -42,7 +42,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
     entries = _collect(app)
     models: set[type[BaseModel]] = {ErrorResponse}
     for _, _, doc, _, _ in entries:
-        for m in (doc.body, doc.query, doc.response):
+        for m in (doc.body, doc.query, doc.response, doc.body_doc):
             if isinstance(m, type) and issubclass(m, BaseModel):
                 models.add(m)
     ordered = sorted(models, key=lambda m: m.__name__)
@@ -73,9 +73,10 @@ def build_spec(app: Flask) -> dict[str, Any]:
                                "schema": prop})
         if params:
             op["parameters"] = params
-        if doc.body is not None:
+        body_model = doc.body if doc.body is not None else doc.body_doc
+        if body_model is not None:
             op["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": ref(doc.body, "validation")}}}
+                "application/json": {"schema": ref(body_model, "validation")}}}
         elif doc.multipart is not None:
             op["requestBody"] = {"required": True, "content": {
                 "multipart/form-data": {"schema": doc.multipart}}}
@@ -90,6 +91,12 @@ def build_spec(app: Flask) -> dict[str, Any]:
                 "description": "OK",
                 "content": {"application/json": {"schema": ref(doc.response, "serialization")}},
             }
+        if doc.media:
+            ok = op["responses"][str(doc.status)]
+            ok.setdefault("content", {}).update(
+                {mt: {"schema": schema} for mt, schema in doc.media.items()})
+        for also in doc.also:
+            op["responses"][str(also)] = op["responses"][str(doc.status)]
         err_ref = ref(ErrorResponse, "serialization")
         statuses = set(doc.errors) | {400, 405, 413, 415, 422, 503}
         if doc.auth:

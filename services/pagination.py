@@ -28,13 +28,27 @@ def encode_cursor(created_at: datetime, id_: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, Any]:
+_INVALID = {"cursor": ["The cursor is not valid."]}
+_BIGINT = 2**63
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str | int]:
+    """The (created_at, id) a cursor names; anything else is a 422, never a bad query."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         created, id_ = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        return datetime.fromisoformat(created), id_
+        moment = datetime.fromisoformat(created)
     except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValidationFailed({"cursor": ["The cursor is not valid."]}) from exc
+        raise ValidationFailed(_INVALID) from exc
+    # A forged cursor may carry null, a list or a huge number as the id: such a value
+    # would reach SQL (PostgreSQL refuses it with an error, i.e. a 500).
+    if isinstance(id_, bool) or not isinstance(id_, str | int):
+        raise ValidationFailed(_INVALID)
+    if isinstance(id_, str) and (len(id_) > 200 or "\x00" in id_):
+        raise ValidationFailed(_INVALID)
+    if isinstance(id_, int) and not -_BIGINT <= id_ < _BIGINT:
+        raise ValidationFailed(_INVALID)
+    return moment, id_
 
 
 def paginate(
@@ -49,6 +63,8 @@ def paginate(
     id_col = model.id
     if cursor:
         c_time, c_id = decode_cursor(cursor)
+        if not isinstance(c_id, id_col.type.python_type):  # a str id for an int column...
+            raise ValidationFailed(_INVALID)
         if newest_first:
             stmt = stmt.where(or_(col < c_time, and_(col == c_time, id_col < c_id)))
         else:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from api.schemas.common import Page, Strict, Timestamp
+from api.schemas.common import IsoDateTime, Page, Strict, Timestamp
 from services.analytics.scope import as_utc
 
 Precision = Literal["exact", "approximate"]
@@ -18,8 +18,8 @@ class AnalyticsQuery(Strict):
         description="Platform keys: read this organization (default: all). Org keys: only "
         "their own id is accepted; any other is 404.")
     api_key_id: str | None = Field(None, max_length=80)
-    since: datetime | None = Field(None, description="ISO 8601, inclusive; UTC if no offset.")
-    until: datetime | None = Field(None, description="ISO 8601, exclusive; UTC if no offset.")
+    since: IsoDateTime | None = Field(None, description="ISO 8601, inclusive; UTC if no offset.")
+    until: IsoDateTime | None = Field(None, description="ISO 8601, exclusive; UTC if no offset.")
 
     @field_validator("since", "until")
     @classmethod

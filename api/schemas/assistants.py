@@ -18,6 +18,15 @@ def _check_language(value: str) -> str:
     return langcodes.standardize_tag(value)
 
 
+# What _check_task_models enforces, stated in the OpenAPI document too.
+TASK_MODELS_SCHEMA = {
+    "maxProperties": 20,
+    "propertyNames": {"pattern": _TASK_KEY.pattern},
+    "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 100,
+                             "pattern": r"\S"},
+}
+
+
 def _check_task_models(value: dict[str, str]) -> dict[str, str]:
     if len(value) > 20:
         raise ValueError("At most 20 task models.")
@@ -35,7 +44,7 @@ class AssistantConfigFields(Strict):
     tone: str | None = Field(None, max_length=200)
     language: str | None = Field(None, max_length=35)
     instructions: str | None = Field(None, max_length=20000)
-    task_models: dict[str, str] | None = None
+    task_models: dict[str, str] | None = Field(None, json_schema_extra=TASK_MODELS_SCHEMA)
 
     @field_validator("language")
     @classmethod

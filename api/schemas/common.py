@@ -1,10 +1,11 @@
 """Shapes shared by every resource: errors, pages, list queries, timestamps."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
 from models.types import isoformat
 
@@ -12,6 +13,19 @@ T = TypeVar("T")
 
 # ISO 8601 UTC with Z on output (SPEC §1).
 Timestamp = Annotated[datetime, PlainSerializer(isoformat, return_type=str, when_used="json")]
+
+_NUMERIC = re.compile(r"^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*$")
+
+
+def _iso_8601_only(value: Any) -> Any:
+    """pydantic would read `0` or `1.5e9` as Unix time; the contract is ISO 8601 only."""
+    if isinstance(value, (int, float)) or (isinstance(value, str) and _NUMERIC.match(value)):
+        raise ValueError("Use an ISO 8601 date-time such as 2026-01-31T09:00:00Z.")
+    return value
+
+
+# Input filters (since/until): ISO 8601 text, never a bare number.
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_8601_only)]
 
 
 class Strict(BaseModel):

@@ -1,12 +1,11 @@
 """Conversation, message, feedback and export shapes (SPEC §6)."""
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from api.schemas.common import ListQuery, Strict, Timestamp
+from api.schemas.common import IsoDateTime, ListQuery, Strict, Timestamp
 
 
 class ConversationCreate(Strict):
@@ -19,8 +18,8 @@ class ConversationCreate(Strict):
 class ConversationFilterFields(BaseModel):
     session_id: str | None = Field(None, max_length=80)
     assistant_id: str | None = Field(None, max_length=80)
-    since: datetime | None = Field(None, description="ISO 8601; inclusive (UTC if no zone).")
-    until: datetime | None = Field(None, description="ISO 8601; exclusive (UTC if no zone).")
+    since: IsoDateTime | None = Field(None, description="ISO 8601; inclusive (UTC if no zone).")
+    until: IsoDateTime | None = Field(None, description="ISO 8601; exclusive (UTC if no zone).")
 
 
 class ConversationListQuery(ListQuery, ConversationFilterFields):
@@ -126,8 +125,15 @@ class FeedbackActor(BaseModel):
     name: str | None = Field(None, max_length=200)
 
 
+def _json_integer(value: Any) -> Any:
+    """JSON Schema counts 4.0 as the integer 4; strings and booleans stay refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 class FeedbackCreate(Strict):
-    rating: int = Field(..., ge=1, le=5, strict=True)
+    rating: Annotated[int, BeforeValidator(_json_integer)] = Field(..., ge=1, le=5, strict=True)
     comment: str | None = Field(None, max_length=4000)
     message_id: str | None = Field(None, max_length=80,
                                    description="A message of this conversation.")

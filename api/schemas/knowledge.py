@@ -1,9 +1,9 @@
 """Knowledge request and response shapes (SPEC §4)."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, RootModel, field_validator
 
 from api.schemas.common import ListQuery, Strict, Timestamp
 
@@ -63,20 +63,29 @@ class SourceListQuery(ListQuery):
     status: Literal["queued", "processing", "ready", "failed"] | None = None
 
 
+# Documents the rule services.knowledge.sources enforces (its message stays the one users see).
+TAG_ITEMS = {"items": {"type": "string", "minLength": 1, "maxLength": 50, "pattern": r"\S"}}
+
+
 class QACreate(Strict):
     question: str = Field(..., min_length=1, max_length=2000)
     answer: str = Field(..., min_length=1, max_length=20000)
-    tags: list[str] = Field(default_factory=list, max_length=20)
+    tags: list[str] = Field(default_factory=list, max_length=20, json_schema_extra=TAG_ITEMS)
 
 
 class QABulkCreate(Strict):
     items: list[QACreate] = Field(..., min_length=1, max_length=500)
 
 
+class QACreateRequest(RootModel[QACreate | QABulkCreate |
+                                Annotated[list[QACreate], Field(min_length=1, max_length=500)]]):
+    """The body of POST /qas/ as documented: one pair, `{"items": [...]}` or a bare list."""
+
+
 class QAUpdate(Strict):
     question: str | None = Field(None, min_length=1, max_length=2000)
     answer: str | None = Field(None, min_length=1, max_length=20000)
-    tags: list[str] | None = Field(None, max_length=20)
+    tags: list[str] | None = Field(None, max_length=20, json_schema_extra=TAG_ITEMS)
 
 
 class QABulkOut(BaseModel):

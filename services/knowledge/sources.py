@@ -28,6 +28,7 @@ from services.knowledge.vectors import vector_store
 from services.pagination import Page, paginate
 
 INGEST_JOB = "ingest_source"
+REEMBED_JOB = "reembed"
 MAX_QA_BULK = 500
 MAX_TAGS = 20
 
@@ -70,7 +71,9 @@ def create_file(org: Organization, data: bytes, *, filename: str | None,
     if existing is not None:
         return existing, None, True
     key = storage.put(org.id, data)
-    name = (filename or "").strip()[:300] or None
+    # control characters (NUL above all: PostgreSQL refuses it) never reach a text column
+    name = "".join(ch for ch in (filename or "") if ch >= " " and ch != "\x7f")
+    name = name.strip()[:300] or None
     source = _new_source(org, "file", title=(title or name or f"Untitled {kind}")[:300],
                          filename=name, file_type=kind, byte_size=len(data),
                          storage_key=key, content_sha256=digest)
@@ -90,11 +93,15 @@ def _clean_qa(item: dict[str, Any], where: str = "") -> dict[str, Any]:
         errors[f"{where}question"] = ["Give a question of 1 to 2000 characters."]
     if not a or len(a) > 20000:
         errors[f"{where}answer"] = ["Give an answer of 1 to 20000 characters."]
-    if "\x00" in q or "\x00" in a:
+    if "\x00" in q:
         errors[f"{where}question"] = ["Text cannot contain NUL bytes."]
+    if "\x00" in a:
+        errors[f"{where}answer"] = ["Text cannot contain NUL bytes."]
     if not isinstance(tags, list) or len(tags) > MAX_TAGS or not all(
             isinstance(t, str) and 0 < len(t.strip()) <= 50 for t in tags):
         errors[f"{where}tags"] = [f"Up to {MAX_TAGS} tags of 1 to 50 characters."]
+    elif any("\x00" in t for t in tags):  # PostgreSQL cannot store NUL in text or JSONB
+        errors[f"{where}tags"] = ["Text cannot contain NUL bytes."]
     if errors:
         raise ValidationFailed(errors)
     return {"question": q, "answer": a, "tags": [t.strip() for t in tags]}
@@ -186,6 +193,15 @@ def refresh_url(org: Organization, source_id: str) -> tuple[KnowledgeSource, Job
                                                                    "refresh": True})
     _after_enqueue([source], job)
     return source, job
+
+
+def queue_reembed(org: Organization, source_ids: list[str] | None) -> Job:
+    """Queue re-embedding of these sources (every source when None or empty), e.g. after
+    an embedding-model change. Checked first so an unknown or foreign id is a 404 and
+    nothing is queued; shared by the API and the console."""
+    for source_id in source_ids or []:
+        get_source(org, source_id)
+    return enqueue(org.id, REEMBED_JOB, target_id=None, params={"source_ids": source_ids})
 
 
 # ------------------------------------------------------------------------------ reads

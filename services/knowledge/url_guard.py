@@ -22,6 +22,10 @@ from errors import Unprocessable
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
+# IETF protocol assignments (RFC 6890): Python's is_global calls parts of it (e.g. the
+# 192.0.0.8 dummy address, depending on the Python version) public; nothing here is a web
+# page, so the whole /24 is refused.
+_IETF_PROTOCOL = ipaddress.ip_network("192.0.0.0/24")
 _METADATA_ADDRESSES = {
     ipaddress.ip_address("169.254.169.254"),  # AWS, GCP, Azure, OpenStack, ...
     ipaddress.ip_address("169.254.170.2"),  # AWS ECS task metadata
@@ -139,6 +143,8 @@ def refusal_reason(address: IPAddress) -> str | None:
             return reason
     if isinstance(address, ipaddress.IPv4Address) and address in _CGNAT:
         return "a carrier-grade NAT address"
+    if isinstance(address, ipaddress.IPv4Address) and address in _IETF_PROTOCOL:
+        return "an IETF protocol assignment address"
     if address.is_private:
         return "a private address"
     if not address.is_global:

@@ -112,6 +112,58 @@ def create_assistant_via_api(tenant: Tenant, **overrides: Any) -> dict:
     return resp.json
 
 
+@dataclass
+class Story:
+    """One customer story in an organization, with the id of each object it made: a Q&A
+    source (indexed, with a chunk), the job that indexed it, a session with context, a
+    conversation whose reply cites the chunk, and a rating."""
+
+    assistant_id: str
+    source_id: str
+    job_id: str
+    chunk_id: str
+    session_id: str
+    conversation_id: str
+    reply_id: str
+    feedback_id: str
+
+    def ids(self) -> dict[str, str]:
+        return dict(self.__dict__)
+
+
+def make_story(tenant: Tenant, run_jobs: Any, *, external_id: str = "crm-42",
+               question: str = "Do you ship to Switzerland?",
+               answer: str = "Yes, we ship to Switzerland within 3 working days.") -> Story:
+    """Everything through the public API, as a channel integration would do it."""
+    assistant = create_assistant_via_api(tenant)
+    bulk = tenant.post("/api/v1/knowledge/qas/", json={"items": [
+        {"question": question, "answer": answer, "tags": ["shipping"]}]})
+    assert bulk.status_code == 202, bulk.json
+    run_jobs()
+    source_id = bulk.json["items"][0]["id"]
+    chunks = tenant.get(f"/api/v1/knowledge/sources/{source_id}/chunks").json["items"]
+    session = tenant.post("/api/v1/sessions/", json={
+        "assistant_id": assistant["id"], "channel": "whatsapp",
+        "user": {"external_id": external_id, "name": "Lea"},
+        "metadata": {"campaign": "spring"}})
+    assert session.status_code == 201, session.json
+    sid = session.json["id"]
+    assert tenant.post("/api/v1/contexts", json={
+        "session_id": sid, "attributes": {"plan": "gold", "cart_items": 3}}).status_code == 201
+    conv = tenant.post("/api/v1/conversations/", json={"session_id": sid}).json
+    sent = tenant.post(f"/api/v1/conversations/{conv['id']}/messages",
+                       json={"content": question})
+    assert sent.status_code == 201, sent.json
+    reply = sent.json["reply"]
+    fb = tenant.post(f"/api/v1/conversations/{conv['id']}/feedback", json={
+        "rating": 4, "comment": "Quick and right", "message_id": reply["id"],
+        "actor": {"type": "agent", "id": "ag-7", "name": "Marta"}})
+    assert fb.status_code == 201, fb.json
+    return Story(assistant_id=assistant["id"], source_id=source_id, job_id=bulk.json["job_id"],
+                 chunk_id=chunks[0]["id"], session_id=sid, conversation_id=conv["id"],
+                 reply_id=reply["id"], feedback_id=fb.json["id"])
+
+
 # Browser fixtures (live_server, browser, page, browser_operator) live in
 # tests/browser_fixtures.py so every test package shares ONE Playwright instance.
 from tests.browser_fixtures import browser_login  # noqa: E402,F401

@@ -92,3 +92,97 @@ def test_expired_session_on_an_htmx_click_goes_to_sign_in(page, live_server,
     page.locator("tr", has_text="Bot").locator(".switch").click()
     page.wait_for_url(re.compile(r".*/console/login\?next=/console/assistants/$"))
     assert page.locator("h1").inner_text() == "Sign in to the console"
+
+
+# ---- knowledge, sessions and conversations ---------------------------------------------
+KETTLE_PAGES = [
+    "Kettle manual. The kettle boils one litre of water in three minutes.\n"
+    "Always fill the kettle above the minimum mark before switching it on.",
+    "Descaling. Use white vinegar once a month to descale the kettle.\n"
+    "Rinse twice with clean water after descaling.",
+    "Warranty. The kettle carries a two-year warranty against manufacturing defects.",
+]
+SCREENS = "/tmp/companin-console"
+
+
+def _shot(page, name: str) -> None:  # noqa: ANN001
+    """Screenshots for a human to look at (not asserted)."""
+    import os
+
+    os.makedirs(SCREENS, exist_ok=True)
+    page.screenshot(path=f"{SCREENS}/{name}.png", full_page=True)
+
+
+def test_upload_pdfs_watch_them_get_ready_open_chunks_and_search(
+        page, live_server, browser_operator, make_pdf, run_jobs):
+    browser_login(page, live_server, browser_operator["email"], browser_operator["password"])
+    page.click("nav >> text=Knowledge")
+    page.wait_for_selector("text=No knowledge yet.")
+    pdf = make_pdf(KETTLE_PAGES, title="Kettle manual")
+    notes = b"# Opening hours\n\nThe shop opens Monday to Friday from 9 to 18.\n"
+    page.set_input_files("#upload-files", files=[
+        {"name": "kettle.pdf", "mimeType": "application/pdf", "buffer": pdf},
+        {"name": "hours.md", "mimeType": "text/markdown", "buffer": notes},
+    ])
+    assert "2 files" in page.locator(".dropzone-picked").inner_text()
+    page.click("[data-test=upload]")
+    # One progress bar per file, each finishing; each file's row appears in the table.
+    page.wait_for_selector(".upload-item.is-done >> nth=1", timeout=60_000)
+    assert page.locator(".upload-item progress").count() == 2
+    assert page.locator("#sources tr[data-source]").count() == 2
+    run_jobs()  # services mode: a real RQ worker; embedded: the jobs already ran
+    # The rows poll their own status until the background job settles.
+    row = page.locator("#sources tr", has_text="kettle.pdf")
+    row.locator("[data-status-badge]:has-text('ready')").wait_for(timeout=30_000)
+    page.locator("#sources tr", has_text="hours.md").locator(
+        "[data-status-badge]:has-text('ready')").wait_for(timeout=30_000)
+    assert row.locator("td").nth(3).inner_text() != "0"
+    page.wait_for_selector("#status-chips:has-text('2 ready')")
+    assert page.locator("#status-chips").inner_text().startswith("2 sources")
+    _shot(page, "knowledge-list")
+
+    row.locator("a.strong").click()
+    page.wait_for_selector("#chunks .chunk")
+    labels = page.locator("[data-provenance]").all_inner_texts()
+    assert {"page 1", "page 2", "page 3"} <= set(labels)
+    assert "descale" in page.locator("#chunks").inner_text()
+    assert page.locator("#source-status [data-status-badge]").inner_text() == "ready"
+    _shot(page, "source-detail")
+
+    page.click(".crumbs >> text=Knowledge")
+    page.click(".tabs >> text=Search tester")
+    page.fill("#f-query", "How often should I descale the kettle?")
+    page.click("[data-test=search]")
+    first = page.locator("#hits .hit").first
+    first.wait_for()
+    assert first.locator("[data-hit-title]").inner_text() == "kettle.pdf"
+    assert "page 2" in first.inner_text() and "vinegar" in first.inner_text()
+    assert float(first.locator("[data-score]").inner_text()) > 0.3
+    assert "query=How%20often" in page.url  # the search is a shareable URL
+    _shot(page, "search-tester")
+
+
+def test_transcript_citation_opens_the_cited_passage(page, live_server, browser_operator,
+                                                    app, run_jobs):
+    from tests.console.conftest import make_story
+    from tests.factories import Tenant
+
+    tenant = Tenant(org_id=browser_operator["org_id"], key_id="",
+                    secret=browser_operator["api_key"], client=app.test_client())
+    story = make_story(tenant, run_jobs)
+    browser_login(page, live_server, browser_operator["email"], browser_operator["password"])
+    page.click("nav >> text=Conversations")
+    page.click("text=Do you ship to Switzerland?")
+    page.wait_for_selector("#transcript")
+    assert page.locator("#transcript [data-role]").evaluate_all(
+        "els => els.map(e => e.dataset.role)") == ["user", "assistant"]
+    reply = page.locator(f"#msg-{story.reply_id}")
+    reply.locator(".cite").first.click()
+    passage = reply.locator("[data-chunk-text]")
+    passage.wait_for()
+    assert "within 3 working days" in passage.inner_text()
+    assert "Quick and right" in page.locator("#feedback").inner_text()
+    assert "gold" in page.locator("#session-card").inner_text()
+    _shot(page, "transcript")
+    reply.locator("[data-action=dismiss]").click()
+    assert reply.locator("[data-chunk-text]").count() == 0

@@ -61,3 +61,20 @@ def test_slots_for_later_areas_show_their_data_once_the_models_exist(corg):
         chunk = html[html.index(f'data-card="{name}"'):][:600]
         assert ("not set up yet" in chunk) != exists, name
     assert value_of(html, "knowledge") in ("0", "—")
+
+
+def test_knowledge_conversation_and_rating_cards_count_real_rows(corg, other_corg, run_jobs):
+    from tests.console.conftest import make_story
+
+    make_story(corg.tenant, run_jobs)
+    make_story(other_corg.tenant, run_jobs)  # another org's rows never count here
+    corg.tenant.post("/api/v1/knowledge/qas/", json={"question": "Gift wrap?",
+                                                     "answer": "Yes, for 3 EUR."})
+    run_jobs()
+    html = corg["viewer"].client.get("/console/").text
+    assert value_of(html, "knowledge") == "2"
+    knowledge = html[html.index('data-card="knowledge"') - 120:][:700]
+    assert "2 ready" in knowledge and 'href="/console/knowledge/"' in knowledge
+    assert value_of(html, "conversations") == "1"
+    assert 'href="/console/conversations/"' in html
+    assert value_of(html, "rating") == "4.00" and "from 1 rating" in html

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.console.conftest import create_assistant_via_api
+from tests.console.conftest import make_story
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 # Signing in and out are not changes to the organization: every role may do them.
@@ -36,17 +36,16 @@ def fill(rule, ids: dict[str, str]) -> str:
 
 
 @pytest.fixture
-def ids(corg) -> dict[str, str]:
+def ids(corg, run_jobs) -> dict[str, str]:
     """One real object of each kind in the viewer's own organization."""
-    assistant = create_assistant_via_api(corg.tenant)
-    return {"assistant_id": assistant["id"], "key_id": corg.tenant.key_id,
-            "user_id": corg["admin"].user_id}
+    story = make_story(corg.tenant, run_jobs)
+    return {**story.ids(), "key_id": corg.tenant.key_id, "user_id": corg["admin"].user_id}
 
 
 @pytest.fixture
-def foreign_ids(other_corg) -> dict[str, str]:
-    assistant = create_assistant_via_api(other_corg.tenant)
-    return {"assistant_id": assistant["id"], "key_id": other_corg.tenant.key_id,
+def foreign_ids(other_corg, run_jobs) -> dict[str, str]:
+    story = make_story(other_corg.tenant, run_jobs)
+    return {**story.ids(), "key_id": other_corg.tenant.key_id,
             "user_id": other_corg["admin"].user_id}
 
 

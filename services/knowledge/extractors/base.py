@@ -22,6 +22,8 @@ class ExtractLimits:
     """Caps applied while extracting; exceeding most of them truncates and says so."""
 
     max_pdf_pages: int = 500
+    # Total bytes a PDF's compressed streams may inflate to (decompression-bomb cap).
+    max_pdf_inflated_bytes: int = 64 * 1024 * 1024
     max_csv_rows: int = 50_000
     max_cell_chars: int = 2_000
     max_json_depth: int = 64

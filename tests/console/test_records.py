@@ -1,0 +1,147 @@
+"""Sessions and conversations in the console: filtered lists with HTMX paging, the
+transcript with clickable citations, context and feedback — read-only for every role."""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+
+from tests.console.conftest import ROLES, create_assistant_via_api, make_story
+
+
+def open_session(corg, assistant_id: str, **body) -> str:  # noqa: ANN001, ANN003
+    resp = corg.tenant.post("/api/v1/sessions/", json={"assistant_id": assistant_id, **body})
+    assert resp.status_code == 201, resp.json
+    return resp.json["id"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_session_and_conversation_pages_render_read_only_for_every_role(corg, run_jobs,
+                                                                        role):
+    story = make_story(corg.tenant, run_jobs)
+    op = corg[role].client
+    for path in ("/console/sessions/", f"/console/sessions/{story.session_id}",
+                 "/console/conversations/",
+                 f"/console/conversations/{story.conversation_id}"):
+        resp = op.get(path)
+        assert resp.status_code == 200, (path, resp.text[:300])
+        # Nothing here changes state: the only form is the sign-out button.
+        assert resp.text.count('method="post"') == 1 and "hx-post" not in resp.text, path
+    cite = op.get(f"/console/conversations/{story.conversation_id}/citations/"
+                  f"{story.chunk_id}", headers={"HX-Request": "true"})
+    assert cite.status_code == 200 and "ship to Switzerland within 3 working days" in cite.text
+
+
+def test_transcript_reads_oldest_first_with_citations_context_and_feedback(corg, run_jobs):
+    story = make_story(corg.tenant, run_jobs)
+    conv = story.conversation_id
+    corg.tenant.post(f"/api/v1/conversations/{conv}/messages",
+                     json={"content": "And how much does shipping cost?"})
+    html = corg["viewer"].client.get(f"/console/conversations/{conv}").text
+    roles = re.findall(r'data-role="(user|assistant)"', html)
+    assert roles == ["user", "assistant", "user", "assistant"]
+    first_q = html.index("Do you ship to Switzerland?")
+    assert first_q < html.index("And how much does shipping cost?")
+    # The reply's citation opens the chunk it cites, in place.
+    cite_url = f"/console/conversations/{conv}/citations/{story.chunk_id}"
+    assert f'hx-get="{cite_url}"' in html and f'hx-target="#cites-{story.reply_id}"' in html
+    # Context attributes, session metadata, customer and channel.
+    for text in ("plan", "gold", "cart_items", "campaign", "spring", "crm-42", "whatsapp"):
+        assert text in html, text
+    # The rating: stars, comment, actor, and the message it judged.
+    feedback = html[html.index('id="feedback"'):]
+    assert 'data-rating="4"' in feedback and "Quick and right" in feedback
+    assert "agent" in feedback and "Marta" in feedback and "ag-7" in feedback
+    assert f'href="#msg-{story.reply_id}"' in feedback
+    assert 'data-rating="4"' in html[html.index(f'id="msg-{story.reply_id}"'):first_q + 4000]
+
+
+def test_a_citation_whose_source_is_gone_says_so(corg, run_jobs):
+    story = make_story(corg.tenant, run_jobs)
+    assert corg.tenant.delete(f"/api/v1/knowledge/qas/{story.source_id}").status_code == 204
+    resp = corg["owner"].client.get(
+        f"/console/conversations/{story.conversation_id}/citations/{story.chunk_id}",
+        headers={"HX-Request": "true"})
+    assert resp.status_code == 200 and "no longer in the knowledge base" in resp.text
+
+
+def test_a_chunk_of_another_org_looks_exactly_like_a_deleted_one(corg, other_corg,
+                                                                 run_jobs):
+    mine = make_story(corg.tenant, run_jobs)
+    theirs = make_story(other_corg.tenant, run_jobs, answer="Their secret shipping answer.")
+    owner = corg["owner"].client
+    base = f"/console/conversations/{mine.conversation_id}/citations/"
+    foreign = owner.get(base + theirs.chunk_id).text
+    missing = owner.get(base + "chk_000000000000000000000000").text
+    assert "secret" not in foreign
+    assert foreign.replace(theirs.chunk_id, "X") == missing.replace(
+        "chk_000000000000000000000000", "X")
+
+
+def test_session_filters_and_htmx_paging(corg, run_jobs):
+    story = make_story(corg.tenant, run_jobs)  # whatsapp, crm-42
+    web = [open_session(corg, story.assistant_id, channel="web") for _ in range(26)]
+    ended = open_session(corg, story.assistant_id, channel="email",
+                         user={"external_id": "crm-99"})
+    assert corg.tenant.delete(f"/api/v1/sessions/{ended}").status_code == 204
+    owner = corg["owner"].client
+
+    page = owner.get("/console/sessions/").text
+    assert page.count('data-session="sess_') == 25
+    assert '<option value="email"' in page and '<option value="web"' in page
+    more = re.search(r'hx-get="([^"]*cursor=[^"]+)"', page).group(1).replace("&amp;", "&")
+    rest = owner.get(more, headers={"HX-Request": "true"}).text
+    assert rest.count('data-session="sess_') == 28 - 25 and "<html" not in rest
+
+    web_only = owner.get("/console/sessions/?channel=web", headers={"HX-Request": "true"}).text
+    assert web_only.count('data-session="sess_') == 25 and story.session_id not in web_only
+    by_customer = owner.get("/console/sessions/?external_id=crm-42").text
+    assert re.findall(r'data-session="(sess_\w+)"', by_customer) == [story.session_id]
+    inactive = owner.get("/console/sessions/?active=ended").text
+    assert re.findall(r'data-session="(sess_\w+)"', inactive) == [ended]
+    assert ">ended<" in inactive
+    active = owner.get("/console/sessions/?active=active&channel=web").text
+    assert ended not in active
+    assert web[-1] in active  # the newest web session opens the first page
+    assert "No session matches" in owner.get("/console/sessions/?external_id=nobody").text
+
+
+def test_session_page_lists_its_context_and_conversations(corg, run_jobs):
+    story = make_story(corg.tenant, run_jobs)
+    html = corg["viewer"].client.get(f"/console/sessions/{story.session_id}").text
+    assert "crm-42" in html and "Lea" in html and ">active<" in html
+    assert "gold" in html and "spring" in html
+    assert f"/console/conversations/{story.conversation_id}" in html
+    assert "Do you ship to Switzerland?" in html  # the conversation's opening line
+    assert 'data-rating="4"' in html
+
+
+def test_conversation_filters_by_assistant_session_and_dates(app, corg, run_jobs):
+    story = make_story(corg.tenant, run_jobs)
+    sales = create_assistant_via_api(corg.tenant, name="Sales")
+    other_session = open_session(corg, sales["id"], channel="web")
+    other = corg.tenant.post("/api/v1/conversations/",
+                             json={"session_id": other_session}).json["id"]
+    owner = corg["owner"].client
+
+    def listed(query: str) -> list[str]:
+        html = owner.get(f"/console/conversations/?{query}",
+                         headers={"HX-Request": "true"}).text
+        return re.findall(r'<tr data-conversation="(conv_\w+)"', html)
+
+    assert set(listed("")) == {story.conversation_id, other}
+    assert listed(f"assistant_id={sales['id']}") == [other]
+    assert listed(f"session_id={story.session_id}") == [story.conversation_id]
+    from models.types import utcnow
+
+    today = utcnow().date()
+    assert set(listed(f"since={today}&until={today}")) == {story.conversation_id, other}
+    assert listed(f"since={today + timedelta(days=1)}") == []
+    assert listed(f"until={today - timedelta(days=1)}") == []
+    bad = owner.get("/console/conversations/?since=yesterday").text
+    assert "Dates must look like 2025-03-10" in bad and story.conversation_id in bad
+    # A deleted assistant's conversations stay listed, marked as such.
+    corg.tenant.delete(f"/api/v1/assistants/{sales['id']}")
+    html = owner.get("/console/conversations/").text
+    assert other in html and "deleted" in html
