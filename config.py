@@ -54,6 +54,9 @@ class Config:
         self.RQ_QUEUE = os.environ.get("RQ_QUEUE", "companin")
         self.JOB_TIMEOUT_SECONDS = _int("JOB_TIMEOUT_SECONDS", 600)
         self.JOB_STALE_SECONDS = _int("JOB_STALE_SECONDS", 900)
+        # Backoff (seconds) between RQ retries of a job that failed transiently.
+        self.JOB_RETRY_INTERVALS = [
+            int(x) for x in os.environ.get("JOB_RETRY_INTERVALS", "5,30,120").split(",") if x]
         self.INDEX_DIR = os.environ.get("INDEX_DIR") or str(INSTANCE_DIR / "indexes")
         self.STORAGE_DIR = os.environ.get("STORAGE_DIR") or str(INSTANCE_DIR / "storage")
         self.MAX_CONTENT_LENGTH = _int("MAX_UPLOAD_BYTES", 25 * 1024 * 1024)

@@ -23,7 +23,6 @@ log = logging.getLogger("companin.jobs")
 
 JobFunction = Callable[[Job, Callable[[int], None]], None]
 REGISTRY: dict[str, JobFunction] = {}
-RQ_RETRY_INTERVALS = [5, 30, 120]
 
 
 def job(kind: str) -> Callable[[JobFunction], JobFunction]:
@@ -68,9 +67,10 @@ def dispatch(job_id: str) -> None:
         from rq import Retry
 
         queue = get_queue(app)
+        intervals = app.config["JOB_RETRY_INTERVALS"]
+        retry = Retry(max=len(intervals), interval=intervals) if intervals else None
         queue.enqueue("jobs.runner.run_job", job_id, job_id=f"rq-{job_id}",
-                      job_timeout=app.config["JOB_TIMEOUT_SECONDS"],
-                      retry=Retry(max=len(RQ_RETRY_INTERVALS), interval=RQ_RETRY_INTERVALS),
+                      job_timeout=app.config["JOB_TIMEOUT_SECONDS"], retry=retry,
                       failure_ttl=7 * 86400)
     else:  # pragma: no cover - config error
         raise RuntimeError(f"unknown JOBS_MODE {mode!r}")

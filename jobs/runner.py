@@ -60,7 +60,8 @@ def run_job_in_app(app: Flask, job_id: str) -> None:
         except TransientJobError as exc:
             db.session.rollback()
             row = db.session.get(Job, job_id)
-            if row.attempts >= 4 or app.config["JOBS_MODE"] != "rq":
+            if (row.attempts > len(app.config["JOB_RETRY_INTERVALS"])
+                    or app.config["JOBS_MODE"] != "rq"):
                 _finish(row, "failed", str(exc) or "A transient error persisted.")
                 return
             row.status, row.error = "queued", f"Retrying after: {exc}"

@@ -69,6 +69,7 @@ if SERVICES:
     os.environ["RATELIMIT_KEY_PREFIX"] = f"companin-test-{RUN_ID}"
     os.environ["RQ_QUEUE"] = f"companin-test-{RUN_ID}"
     os.environ["JOBS_MODE"] = "rq"
+    os.environ["JOB_RETRY_INTERVALS"] = "0,0,0"  # retries re-enqueue at once for the worker
 else:
     os.environ["JOBS_MODE"] = "sync"
 

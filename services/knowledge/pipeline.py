@@ -20,6 +20,7 @@ from sqlalchemy import delete, insert, select
 
 from errors import AppError, Unprocessable
 from extensions import db
+from jobs.runner import TransientJobError
 from models.ids import new_id
 from models.jobs import Job
 from models.knowledge import KnowledgeChunk, KnowledgeSource
@@ -56,9 +57,25 @@ def process_sources(job: Job, progress: Callable[[int], None]) -> None:
         try:
             process_one(job, source_id, sub_progress, refresh=bool(job.params.get("refresh")))
         except AppError as exc:
+            if len(ids) == 1 and exc.details.get("transient") and _retry_left(job):
+                _mark_retrying(job.org_id, source_id, exc.message)
+                raise TransientJobError(exc.message) from exc
             failures.append(f"{source_id}: {exc.message}")
     if failures:
         raise Unprocessable("; ".join(failures)[:2000], code="processing_failed")
+
+
+def _retry_left(job: Job) -> bool:
+    """RQ retries with backoff (JOB_RETRY_INTERVALS); other modes fail at once."""
+    return (current_app.config["JOBS_MODE"] == "rq"
+            and job.attempts <= len(current_app.config["JOB_RETRY_INTERVALS"]))
+
+
+def _mark_retrying(org_id: str, source_id: str, message: str) -> None:
+    source = db.session.get(KnowledgeSource, source_id)
+    if source is not None and source.org_id == org_id:
+        source.status, source.error = "queued", f"Temporary failure, retrying: {message}"
+        db.session.commit()
 
 
 def process_one(job: Job, source_id: str, progress: Callable[[int], None], *,

@@ -213,7 +213,7 @@ class GuardedFetcher:
                 raise Unprocessable(
                     f"The page could not be fetched: the server answered HTTP {status}.",
                     code="url_fetch_failed",
-                    details={"status": status},
+                    details={"status": status, "transient": status in (429, 502, 503, 504)},
                 )
             return FetchResult(
                 url=url,
@@ -237,7 +237,8 @@ class GuardedFetcher:
             return self._request_to(target, target.addresses[-1])
         except _ConnectFailed:
             raise Unprocessable(
-                f"The server {target.host} refused the connection.", code="url_fetch_failed"
+                f"The server {target.host} refused the connection.", code="url_fetch_failed",
+                details={"transient": True},
             ) from None
 
     def _request_to(self, target: CheckedURL, ip: str) -> tuple[int, httpx.Headers, bytes]:
@@ -281,7 +282,8 @@ class GuardedFetcher:
             raise _ConnectFailed from None
         except httpx.TimeoutException:
             raise Unprocessable(
-                f"The page did not answer within {self.timeout:g} seconds.", code="url_fetch_failed"
+                f"The page did not answer within {self.timeout:g} seconds.",
+                code="url_fetch_failed", details={"transient": True},
             ) from None
         except httpx.HTTPError as exc:
             raise Unprocessable(

@@ -20,6 +20,7 @@ class _Site:
     def __init__(self) -> None:
         self.extra = "Tracking links are emailed when the parcel leaves the warehouse."
         self.hits = 0
+        self.flaky = {"n": 0}
 
 
 @pytest.fixture
@@ -30,6 +31,18 @@ def site():
         def do_GET(self):  # noqa: N802
             state.hits += 1
             if self.path == "/faq":
+                body = PAGE.format(extra=state.extra).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            elif self.path == "/flaky":
+                state.flaky["n"] += 1
+                if state.flaky["n"] == 1:
+                    self.send_response(503)
+                    self.end_headers()
+                    return
                 body = PAGE.format(extra=state.extra).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -125,3 +138,20 @@ def test_dead_page_fails_with_reason(tenant, run_jobs, site):
     assert src["status"] == "failed" and "404" in src["error"]
     job = tenant.get(f"/api/v1/jobs/{src['job_id']}").json
     assert job["status"] == "failed" and job["error"]
+
+
+@pytest.mark.services
+def test_transient_failure_is_retried_by_rq_and_then_succeeds(tenant, run_jobs, site):
+    """A 503 is temporary: RQ retries the job with backoff and the source ends ready."""
+    calls = {"n": 0}
+    original = site.extra
+
+    site.flaky = calls  # the first fetch of /flaky answers 503, later ones the page
+    resp = tenant.post("/api/v1/knowledge/urls/", json={"url": site.base + "/flaky"})
+    assert resp.status_code == 202
+    run_jobs()
+    src = tenant.get(f"/api/v1/knowledge/urls/{resp.json['id']}").json
+    assert src["status"] == "ready", src
+    assert calls["n"] == 2 and site.extra == original
+    job = tenant.get(f"/api/v1/jobs/{src['job_id']}").json
+    assert job["status"] == "succeeded" and job["attempts"] == 2
