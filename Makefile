@@ -53,7 +53,7 @@ run: seed
 
 # Services mode helpers: gunicorn web workers and RQ workers (need DATABASE_URL, REDIS_URL).
 serve: setup
-	$(BIN)/gunicorn --workers $${WEB_WORKERS:-4} --bind $(HOST):$(PORT) wsgi:app
+	$(BIN)/gunicorn --workers $${WEB_WORKERS:-4} --worker-class gthread --threads $${WEB_THREADS:-4} --bind $(HOST):$(PORT) wsgi:app
 
 worker: setup
 	$(BIN)/rq worker --url "$$REDIS_URL" $${RQ_QUEUE:-companin}

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from flask import current_app, g, request
 
 from errors import Unauthorized
-from extensions import db
 from models.orgs import ApiKey, Organization
 from services.keys import needs_touch, verify_key
 
@@ -47,14 +46,11 @@ def authenticate_request() -> None:
     secret = request.headers.get("X-API-Key", "").strip()
     if not secret:
         raise Unauthorized("Send your API key in the X-API-Key header.", code="missing_api_key")
-    key = verify_key(secret)
-    if key is None:
+    found = verify_key(secret)
+    if found is None:
         raise Unauthorized("The API key is not valid or has been revoked.",
                            code="invalid_api_key")
-    org = db.session.get(Organization, key.org_id) if key.org_id else None
-    if key.org_id and org is None:
-        raise Unauthorized("The API key is not valid or has been revoked.",
-                           code="invalid_api_key")
+    key, org = found
     g.auth = AuthContext(key=key, org=org)
     g.key_touch = needs_touch(key, current_app.config["KEY_LAST_USED_RESOLUTION"])
     if org is not None:

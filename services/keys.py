@@ -60,17 +60,22 @@ def create_key(
     return MintedKey(key=key, secret=secret)
 
 
-def verify_key(secret: str) -> ApiKey | None:
-    """The active key matching `secret`, or None. Never raises on malformed input."""
+def verify_key(secret: str) -> tuple[ApiKey, Organization | None] | None:
+    """The active key matching `secret` with its organization (None for platform keys),
+    in one query; None when unknown or revoked. Never raises on malformed input."""
     if not secret or not secret.startswith(KEY_SCHEME) or len(secret) > 200:
         return None
     digest = hash_key(secret)
     candidates = db.session.execute(
-        select(ApiKey).where(ApiKey.prefix == secret[:PREFIX_LEN])
-    ).scalars()
-    for key in candidates:
+        select(ApiKey, Organization)
+        .outerjoin(Organization, Organization.id == ApiKey.org_id)
+        .where(ApiKey.prefix == secret[:PREFIX_LEN])
+    ).all()
+    for key, org in candidates:
         if hmac.compare_digest(key.key_hash, digest):
-            return key if key.revoked_at is None else None
+            if key.revoked_at is not None or (key.org_id is not None and org is None):
+                return None
+            return key, org
     return None
 
 

@@ -1,0 +1,347 @@
+"""Keyed API throughput: `GET /api/v1/assistants/` through gunicorn in services mode vs a
+bare Flask JSON endpoint served the same way, in the same run.
+
+    python -m bench.api                       # 2 sync workers, 3 interleaved rounds of 10 s
+    python -m bench.api --workers 4 --seconds 5 --rounds 2 --profile
+
+Set-up: a throwaway PostgreSQL database (`companin_bench_api_*`) migrated with
+`flask --app wsgi db upgrade heads`, REDIS_URL with a `companin-bench-<run>` key prefix,
+one organization (limit raised to 10,000,000/hour for the run) with 5 assistants. Four
+gunicorn servers run side by side with the same worker settings — the product with its
+defaults (request-log rows written synchronously), the product with batched request logs
+(REQUEST_LOG_FLUSH_SECONDS, default 0.5), the product with the limiter disabled
+(RATELIMIT_ENABLED=False), and bench/bare_app.py — and wrk drives them in interleaved
+rounds, so machine noise hits every variant alike; each figure is the median over rounds.
+A loop against Redis times the limiter's storage calls on their own. `--profile` samples
+one keyed worker with py-spy during an extra wrk run and prints where its time goes.
+
+Worker class: sync (the product's `make serve` default). Each keyed request spends a few
+round trips waiting on PostgreSQL and Redis; sync workers keep the Python work of one
+request on one core with no GIL hand-offs, which is the better fit on 2 cores; pass
+`--worker-class gthread --threads 4` to compare.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    REDIS_URL,
+    REPO_DIR,
+    VENV_BIN,
+    Report,
+    flask_cli,
+    gunicorn,
+    http_json,
+    median_run,
+    migrate,
+    pg_database,
+    ratio,
+    redis_cleanup,
+    results_path,
+    run_id,
+    services_env,
+    wrk,
+)
+
+PATH = "/api/v1/assistants/"
+
+
+def limiter_loop(prefix: str, n: int) -> dict[str, float]:
+    """µs per limiter storage call against Redis (what Flask-Limiter does per request:
+    one `hit` and one `get_window_stats` for the headers), vs a bare Redis PING."""
+    from limits import parse
+    from limits.storage import storage_from_string
+    from limits.strategies import FixedWindowRateLimiter
+    from redis import Redis
+
+    storage = storage_from_string(REDIS_URL, key_prefix=prefix)
+    limiter = FixedWindowRateLimiter(storage)
+    item = parse("10000000/hour")
+    r = Redis.from_url(REDIS_URL)
+    out = {}
+    for label, fn in (("redis PING", r.ping),
+                      ("limiter hit", lambda: limiter.hit(item, "org:bench-loop")),
+                      ("limiter get_window_stats",
+                       lambda: limiter.get_window_stats(item, "org:bench-loop"))):
+        fn()
+        t = time.perf_counter()
+        for _ in range(n):
+            fn()
+        out[label] = (time.perf_counter() - t) / n * 1e6
+    r.close()
+    return out
+
+
+def worker_pids(master: int) -> list[int]:
+    try:
+        raw = Path(f"/proc/{master}/task/{master}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in raw.split()]
+
+
+CATEGORIES = (("PostgreSQL round trips (psycopg)", "psycopg"),
+              ("Redis round trips (limiter)", "redis/"),
+              ("SQLAlchemy (Python side)", "sqlalchemy/"),
+              ("pydantic (validation, serialisation)", "pydantic"),
+              ("Flask-Limiter / limits (Python side)", "limit"),
+              ("Flask / Werkzeug", "flask/"), ("Flask / Werkzeug", "werkzeug/"))
+
+
+def summarize_profile(raw: str, top: int = 12) -> list[tuple[str, float]]:
+    """Where a worker's request time goes, from py-spy's raw (collapsed) stacks: first
+    by category (the deepest library on the stack), then the busiest of our functions.
+    Shares are of the samples taken while a request was being handled."""
+    total = 0
+    cats: collections.Counter[str] = collections.Counter()
+    ours: collections.Counter[str] = collections.Counter()
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit() or "handle_request" not in stack:
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        cat = "other (our code, gunicorn I/O, json)"
+        for frame in reversed(frames):
+            hit = next((c for c, marker in CATEGORIES if marker in frame), None)
+            if hit:
+                cat = hit
+                break
+        cats[cat] += n
+        seen = set()
+        for frame in frames:
+            m = re.match(r"(.+?) \((.+?)(?::\d+)?\)$", frame.strip())
+            if m and _is_ours(m.group(2)) and m.group(1) not in seen:
+                seen.add(m.group(1))
+                ours[f"{m.group(1)} ({_short(m.group(2))})"] += n
+    if not total:
+        return []
+    rows = [(f"[category] {c}", round(100.0 * n / total, 1)) for c, n in cats.most_common()]
+    rows += [(f"[ours, inclusive] {f}", round(100.0 * n / total, 1))
+             for f, n in ours.most_common(top)]
+    return rows
+
+
+OUR_CODE = ("api/", "services/", "models/", "jobs/", "console/", "factory.py",
+            "extensions.py", "errors.py", "config.py", "wsgi.py")
+
+
+def _is_ours(path: str) -> bool:
+    """py-spy prints paths relative to sys.path, so the product's read `api/auth.py`."""
+    rel = path.split(str(REPO_DIR) + "/", 1)[-1]
+    return rel.startswith(OUR_CODE)
+
+
+def _short(path: str) -> str:
+    for marker in ("site-packages/", "/work/main/", "lib/python3.11/"):
+        if marker in path:
+            return path.split(marker, 1)[1]
+    return path
+
+
+def profile_worker(server: Any, url: str, key: str, seconds: float, connections: int
+                   ) -> list[tuple[str, float]]:
+    pids = worker_pids(server.proc.pid)
+    spy = VENV_BIN / "py-spy"
+    if not pids or not spy.exists():
+        return []
+    out = Path(tempfile.mkstemp(prefix="bench-pyspy-", suffix=".txt")[1])
+    proc = subprocess.Popen([str(spy), "record", "--pid", str(pids[0]), "--duration",
+                             str(int(seconds)), "--rate", "250", "--format", "raw",
+                             "--output", str(out), "--nonblocking"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    wrk(url, seconds=seconds, connections=connections, headers={"X-API-Key": key})
+    proc.wait(timeout=seconds + 60)
+    text = out.read_text() if out.exists() else ""
+    out.unlink(missing_ok=True)
+    return summarize_profile(text)
+
+
+def main(workers: int = 2, worker_class: str = "sync", threads: int = 1, seconds: float = 10,
+         rounds: int = 3, connections: int | None = None, flush: float = 0.5,
+         assistants: int = 5, limiter_calls: int = 2000, profile: bool = False,
+         results: str | None = None, argv: list[str] | None = None) -> dict[str, Any]:
+    connections = connections or 4 * workers
+    report = Report("bench.api", argv or ["python", "-m", "bench.api"])
+    prefix = f"companin-bench-{run_id()}"
+    instance = tempfile.mkdtemp(prefix="bench-api-")
+    figures: dict[str, Any] = {}
+    try:
+        with pg_database("api") as url:
+            base_env = services_env(url, prefix, instance)
+            migrate(base_env)
+            org = json.loads(flask_cli(base_env, "org", "create", "Bench",
+                                       "--rate-limit", "10000000"))
+            key = org["api_key"]
+            variants = [
+                ("keyed, synchronous request-log write (REQUEST_LOG_FLUSH_SECONDS=0)",
+                 "wsgi:app", {"REQUEST_LOG_FLUSH_SECONDS": "0"}),
+                (f"keyed, services-mode default: batched request log "
+                 f"(REQUEST_LOG_FLUSH_SECONDS={flush})", "wsgi:app",
+                 {"REQUEST_LOG_FLUSH_SECONDS": str(flush)}),
+                ("keyed, limiter disabled (RATELIMIT_ENABLED=False)", "bench.app_variant:app",
+                 {"REQUEST_LOG_FLUSH_SECONDS": "0",
+                  "BENCH_APP_OVERRIDES": json.dumps({"RATELIMIT_ENABLED": False})}),
+                ("bare Flask JSON endpoint (bench/bare_app.py)", "bench.bare_app:app", {}),
+            ]
+            runs: dict[str, list[dict[str, float]]] = {v[0]: [] for v in variants}
+            profile_rows: list[tuple[str, float]] = []
+            with _Servers(variants, base_env, workers, worker_class, threads) as servers:
+                first = servers[variants[0][0]]
+                for i in range(assistants):
+                    status, body, _ = http_json("POST", first.base + PATH, key=key, body={
+                        "name": f"Assistant {i}", "description": "Front desk", "tone": "warm",
+                        "language": "en", "instructions": "Answer briefly."})
+                    if status != 201:
+                        raise RuntimeError(f"creating an assistant: {status} {body}")
+                targets = {}
+                for label, server in servers.items():
+                    is_bare = "bare" in label
+                    target = server.base + ("/bare/" if is_bare else PATH)
+                    status, body, headers = http_json("GET", target,
+                                                      key=None if is_bare else key)
+                    if status != 200 or len(body["items"]) != (5 if is_bare else assistants):
+                        raise RuntimeError(f"{label}: {status} {str(body)[:300]}")
+                    targets[label] = (target, {} if is_bare else {"X-API-Key": key})
+                    wrk(target, seconds=min(2, seconds), connections=connections,
+                        headers=targets[label][1])  # warm-up
+                for r in range(rounds):
+                    print(f"== round {r + 1}/{rounds}", flush=True)
+                    order = list(targets) if r % 2 == 0 else list(reversed(targets))
+                    for label in order:
+                        target, headers = targets[label]
+                        res = wrk(target, seconds=seconds, connections=connections,
+                                  headers=headers)
+                        print(f"   {label}: {res['rps']:.0f} req/s p50 {res['p50_ms']} ms",
+                              flush=True)
+                        runs[label].append(res)
+                if profile:
+                    label = variants[0][0]
+                    profile_rows = profile_worker(servers[label], targets[label][0], key,
+                                                  max(seconds, 8), connections)
+            logged = _count_logs(url)
+            loop = limiter_loop(prefix, limiter_calls)
+    finally:
+        redis_cleanup(prefix)
+
+    med = {label: median_run(rs) for label, rs in runs.items()}
+    bare = med[variants[-1][0]]
+    rows = []
+    for label, m in med.items():
+        rows.append([label, round(m["rps"], 1), m["p50_ms"], m["p99_ms"],
+                     ratio(m["rps"], bare["rps"]), int(sum(r["non2xx"] for r in runs[label])),
+                     int(sum(r["socket_errors"] for r in runs[label]))])
+        figures[label] = {**m, "ratio": ratio(m["rps"], bare["rps"])}
+    keyed = med[variants[0][0]]
+    batched = med[variants[1][0]]
+    nolimit = med[variants[2][0]]
+    per_req = lambda m: 1000.0 / m["rps"] * workers  # noqa: E731 - ms of worker time per request
+    figures["bare"] = bare
+    figures["keyed"] = batched  # the product default in services mode
+    figures["keyed_sync_log"] = keyed
+    figures["ratio"] = ratio(batched["rps"], bare["rps"])
+    figures["logged_rows"] = logged
+    figures["limiter_loop_us"] = loop
+    report.table(
+        f"wrk {connections} connections, {seconds:.0f} s x {rounds} interleaved rounds "
+        f"(medians); gunicorn {workers} {worker_class} workers"
+        + (f" x {threads} threads" if worker_class == "gthread" else ""),
+        ["variant", "req/s", "p50 ms", "p99 ms", "ratio to bare", "non-2xx", "socket errors"],
+        rows)
+    report.table("Cost of the pieces (worker-ms per request = workers x 1000 / req/s)",
+                 ["piece", "figure"],
+                 [["request-log write, sync vs batched",
+                   f"{per_req(keyed) - per_req(batched):+.2f} ms/request "
+                   f"(batched is {ratio(batched['rps'], keyed['rps'])}x the sync req/s)"],
+                  ["limiter (Redis), enabled vs disabled",
+                   f"{per_req(keyed) - per_req(nolimit):+.2f} ms/request"],
+                  ["keyed request vs bare request",
+                   f"{per_req(keyed) - per_req(bare):+.2f} ms/request"],
+                  ["Redis PING (reference)", f"{loop['redis PING']:.0f} µs"],
+                  ["limiter hit (Redis, loop)", f"{loop['limiter hit']:.0f} µs "
+                   f"({ratio(loop['limiter hit'], loop['redis PING'])}x PING)"],
+                  ["limiter get_window_stats (Redis, loop)",
+                   f"{loop['limiter get_window_stats']:.0f} µs"],
+                  ["request_logs rows written during the run", f"{logged:,}"]])
+    if profile_rows:
+        report.table("py-spy, one keyed worker (sync request log): inclusive share of samples",
+                     ["frame", "% of samples"], profile_rows)
+    report.note(f"target: keyed (services-mode defaults) >= 0.60 of bare req/s; measured "
+                f"{figures['ratio']}.")
+    report.write(results_path(results))
+    figures["report"] = report
+    return figures
+
+
+class _Servers:
+    """Start every variant's gunicorn; stop them all on exit."""
+
+    def __init__(self, variants: list, env: dict[str, str], workers: int, worker_class: str,
+                 threads: int) -> None:
+        self.variants, self.env = variants, env
+        self.kw = {"workers": workers, "worker_class": worker_class, "threads": threads}
+        self._cms: list = []
+
+    def __enter__(self) -> dict[str, Any]:
+        servers = {}
+        try:
+            for label, app_path, extra in self.variants:
+                cm = gunicorn(app_path, {**self.env, **extra},
+                              ready_path="/bare/" if "bare" in app_path else
+                              "/api/v1/openapi.json", **self.kw)
+                servers[label] = cm.__enter__()
+                self._cms.append(cm)
+        except BaseException:
+            self.__exit__(*sys.exc_info())
+            raise
+        return servers
+
+    def __exit__(self, *exc: Any) -> None:
+        for cm in reversed(self._cms):
+            cm.__exit__(None, None, None)
+        self._cms = []
+
+
+def _count_logs(url: str) -> int:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        n = conn.execute(text("SELECT count(*) FROM request_logs")).scalar_one()
+    engine.dispose()
+    return int(n)
+
+
+def cli(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
+    p.add_argument("--threads", type=int, default=1, help="gthread threads per worker")
+    p.add_argument("--seconds", type=float, default=10, help="per wrk run")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--connections", type=int, default=None, help="default 4 x workers")
+    p.add_argument("--flush", type=float, default=0.5,
+                   help="REQUEST_LOG_FLUSH_SECONDS of the batched variant")
+    p.add_argument("--profile", action="store_true", help="py-spy one keyed worker")
+    p.add_argument("--results", default=None)
+    a = p.parse_args(argv)
+    main(a.workers, a.worker_class, a.threads, a.seconds, a.rounds, a.connections, a.flush,
+         profile=a.profile, results=a.results,
+         argv=["python", "-m", "bench.api", *(argv if argv is not None else sys.argv[1:])])
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    cli()
