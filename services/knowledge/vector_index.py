@@ -47,6 +47,8 @@ class _Snapshot:
     index: faiss.Index
     ids: np.ndarray | None = None
     vectors: np.ndarray | None = None
+    order: np.ndarray | None = None  # argsort of ids, for exact filtered lookups
+    sorted_ids: np.ndarray | None = None
 
 
 class VectorIndexStore:
@@ -250,7 +252,13 @@ class VectorIndexStore:
             snapshot.vectors = np.load(
                 directory / f"vectors.v{snapshot.version}.npy", mmap_mode="r"
             )
-        rows = np.flatnonzero(np.isin(snapshot.ids, allowed))
+        if snapshot.order is None:  # sorted view, built once per version: O(m log n) lookups
+            snapshot.order = np.argsort(snapshot.ids, kind="stable")
+            snapshot.sorted_ids = snapshot.ids[snapshot.order]
+        pos = np.clip(np.searchsorted(snapshot.sorted_ids, allowed), 0,
+                      len(snapshot.sorted_ids) - 1)
+        found = snapshot.sorted_ids[pos] == allowed
+        rows = np.sort(snapshot.order[pos[found]])
         if rows.size == 0:
             return []
         scores = np.asarray(snapshot.vectors[rows] @ query, dtype=np.float32)

@@ -154,3 +154,19 @@ def test_drop_deletes_the_org(store, tmp_path):
     store.drop(1)
     assert store.count(1) == 0
     assert not (tmp_path / "indexes" / "org_1").exists()
+
+
+def test_hnsw_filtered_search_matches_brute_force_with_unsorted_ids(tmp_path):
+    """Random 62-bit ids in random order, an allow-list with ids that do not exist."""
+    rng = np.random.default_rng(3)
+    store = VectorIndexStore(tmp_path, dim=DIM, hnsw_threshold=50)
+    ids = rng.integers(1, 2**62, size=300, dtype=np.int64)
+    vectors = _vectors(300, seed=11)
+    store.add(7, ids, vectors)
+    allowed = set(rng.choice(ids, size=40, replace=False).tolist()) | {5, 2**61 + 1}
+    query = vectors[0]
+    hits = store.search(7, query, k=10, allowed_ids=allowed)
+    mask = np.isin(ids, list(allowed))
+    scores = vectors[mask] @ (query / np.linalg.norm(query))
+    expected = [int(i) for i in ids[mask][np.argsort(-scores, kind="stable")][:10]]
+    assert [i for i, _ in hits] == expected
