@@ -23,7 +23,7 @@ def start_request() -> None:
 def finish_request(response: Response) -> Response:
     request_id = g.get("request_id") or "req_" + uuid.uuid4().hex
     response.headers["X-Request-ID"] = request_id
-    if response.status_code != 429:
+    if response.status_code not in (429, 503):  # both tell the client when to come back
         response.headers.pop("Retry-After", None)  # the limiter adds it to every response
     if not is_keyed_path(request.path):
         return response

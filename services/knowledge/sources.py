@@ -50,8 +50,9 @@ def _enqueue_processing(org: Organization, sources: list[KnowledgeSource]) -> Jo
 def _after_enqueue(sources: list[KnowledgeSource], job: Job) -> None:
     for s in sources:
         db.session.refresh(s)
-        if s.last_job_id is None:
-            s.last_job_id = job.id
+        # The job just queued (or the pending one it was merged into) is the one to watch:
+        # a refresh/re-process must not answer with the previous, finished job's id.
+        s.last_job_id = job.id
     db.session.commit()
 
 

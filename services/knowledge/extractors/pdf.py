@@ -124,9 +124,11 @@ def extract_pdf(data: bytes, limits: ExtractLimits) -> Extracted:
     with _inflate_budget(limits.max_pdf_inflated_bytes):
         try:
             result = _extract_pdf(data, limits)
-        except Exception:
+        except Exception as exc:
             if getattr(_budget, "exceeded", False):  # whatever pdfminer wrapped it in
                 raise _bomb(limits) from None
+            if _caused_by(exc, MemoryError):  # not "damaged": the worker ran out of memory
+                raise unreadable("The file is too large to read.") from None
             raise
         if getattr(_budget, "exceeded", False):  # swallowed somewhere inside pdfminer
             raise _bomb(limits)
@@ -193,6 +195,17 @@ def _extract_pdf(data: bytes, limits: ExtractLimits) -> Extracted:
             "Upload the pages as images to read them with OCR."
         )
     return Extracted(require_text(units, "PDF"), metadata)
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _is_encryption_error(exc: BaseException) -> bool:
