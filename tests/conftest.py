@@ -22,6 +22,8 @@ _TMP = Path(tempfile.mkdtemp(prefix=f"companin-test-{RUN_ID}-"))
 os.environ["INSTANCE_DIR"] = str(_TMP / "instance")
 os.environ["SECRET_KEY"] = "test-secret-" + RUN_ID
 os.environ["URL_FETCH_ALLOW_LOOPBACK"] = "1"  # test-only: pages come from a local server
+# Every console test signs in from 127.0.0.1; the throttle has its own test (3/minute).
+os.environ["LOGIN_RATE_LIMIT"] = "10000/minute"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 for var in ("DATABASE_URL", "REDIS_URL", "ANTHROPIC_API_KEY", "JOBS_MODE"):

@@ -70,7 +70,9 @@ def search(org: Organization | str, query: str, *, assistant: Assistant | None =
         fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank + 1)
     if not fused:
         return []
-    best = sorted(fused, key=lambda c: (-fused[c], c))[: top_k * 2]
+    # Equal fused ranks (first on one list, second on the other) go to the semantically
+    # closer chunk: full-text ranking differs by backend (BM25 vs ts_rank_cd), meaning less so.
+    best = sorted(fused, key=lambda c: (-fused[c], -cosine.get(c, 0.0), c))[: top_k * 2]
     rows = _load(org_id, best, scope)
     ordered = [rows[c] for c in best if c in rows][:top_k]
     missing = [r for r in ordered if r[0].id not in cosine]

@@ -20,6 +20,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -264,7 +265,8 @@ def _start_worker(redis_url: str, queue: str, log: Path) -> subprocess.Popen:
     env = {**os.environ, "REDIS_URL": redis_url, "RQ_QUEUE": queue, "JOBS_MODE": "rq",
            "URL_FETCH_TIMEOUT_SECONDS": "300", "PYTHONPATH": str(ROOT)}
     with open(log, "ab") as out:
-        return subprocess.Popen(["rq", "worker", "--url", redis_url, queue], cwd=str(ROOT),
+        rq_bin = str(Path(sys.executable).parent / "rq")
+        return subprocess.Popen([rq_bin, "worker", "--url", redis_url, queue], cwd=str(ROOT),
                                 env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
 
