@@ -110,7 +110,10 @@ def key_revoke(org_id: str, key_id: str) -> None:
 @click.option("--password", required=True)
 @click.option("--role", default="owner", type=click.Choice(["owner", "admin", "viewer"]))
 @click.option("--name", default="")
-def user_create(org_id: str, email: str, password: str, role: str, name: str) -> None:
+@click.option("--platform-admin", is_flag=True,
+              help="May read every organization's analytics in the console.")
+def user_create(org_id: str, email: str, password: str, role: str, name: str,
+                platform_admin: bool) -> None:
     """Create a console operator."""
     from services.users import create_user
 
@@ -118,7 +121,11 @@ def user_create(org_id: str, email: str, password: str, role: str, name: str) ->
         user = create_user(_org(org_id), email=email, password=password, role=role, name=name)
     except AppError as exc:
         _fail(exc)
-    _emit({"id": user.id, "email": user.email, "role": user.role, "organization_id": org_id})
+    if platform_admin:
+        user.is_platform_admin = True
+        db.session.commit()
+    _emit({"id": user.id, "email": user.email, "role": user.role, "organization_id": org_id,
+           "platform_admin": user.is_platform_admin})
 
 
 @click.command("seed-demo")

@@ -16,11 +16,13 @@ from typing import Any
 
 import plotly
 from flask import Blueprint, Flask, Response, render_template, request, url_for
+from flask_login import current_user
 from sqlalchemy import select
 
 from console.access import current_org, require_login
+from errors import NotFound
 from extensions import db, htmx
-from models.orgs import ApiKey
+from models.orgs import ApiKey, Organization
 from models.types import utcnow
 from services.analytics import queries
 from services.analytics.feedback_insights import feedback_insights
@@ -85,7 +87,7 @@ def _parse_filters(args: Any, key_ids: set[str]) -> Filters:
 @bp.get("/")
 def index() -> str:
     """The page; an HTMX request (filter change) gets only the charts panel."""
-    org = current_org()
+    org, organizations = _viewed_org()
     keys = list(db.session.execute(
         select(ApiKey).where(ApiKey.org_id == org.id).order_by(ApiKey.created_at)).scalars())
     key_names = {k.id: k.name or k.prefix for k in keys}
@@ -96,7 +98,24 @@ def index() -> str:
     template = "analytics/_panel.html" if htmx else "analytics/index.html"
     return render_template(template, filters=filters, keys=keys, key_names=key_names,
                            plotly_src=url_for("console_vendor_plotly", v=plotly.__version__),
-                           **data)
+                           viewed_org=org, organizations=organizations, **data)
+
+
+def _viewed_org() -> tuple[Organization, list[Organization] | None]:
+    """The operator's organization; a platform administrator may pick any other one
+    (`organization_id`), anyone else naming another organization gets a 404."""
+    own = current_org()
+    wanted = request.args.get("organization_id") or own.id
+    if not getattr(current_user, "is_platform_admin", False):
+        if wanted != own.id:
+            raise NotFound("Organization not found.")
+        return own, None
+    organizations = list(db.session.execute(
+        select(Organization).order_by(Organization.name, Organization.id)).scalars())
+    viewed = next((o for o in organizations if o.id == wanted), None)
+    if viewed is None:
+        raise NotFound("Organization not found.")
+    return viewed, organizations
 
 
 def _panel_data(scope: Scope, interval: str, key_names: dict[str, str]) -> dict[str, Any]:

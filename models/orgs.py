@@ -5,6 +5,7 @@ from datetime import datetime
 
 from flask_login import UserMixin
 from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
@@ -61,6 +62,10 @@ class User(UserMixin, OrgScoped, Timestamps, db.Model):
     name: Mapped[str] = mapped_column(String(120), nullable=False, default="")
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Platform administrators (created by CLI) may read every organization's analytics in
+    # the console, like a platform API key; everything else stays scoped to their org.
+    is_platform_admin: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False,
+                                                    server_default=sa_false())
 
     ROLES = ("owner", "admin", "viewer")
 

@@ -120,3 +120,48 @@ def test_plotly_is_served_locally_with_caching_headers(client):
     again = client.get("/console/vendor/plotly.min.js",
                        headers={"If-None-Match": resp.headers["ETag"]})
     assert again.status_code == 304
+
+
+def _requests_total(html: str) -> str:
+    match = re.search(r'data-total="requests">.*?class="stat-value"[^>]*>([^<]+)<', html,
+                      re.S)
+    assert match
+    return match.group(1).strip()
+
+
+def test_platform_admin_picks_any_organization(app, corg_traffic):
+    from extensions import db
+    from models.orgs import Organization, User
+
+    corg, _ = corg_traffic
+    owner = corg["owner"]
+    with app.app_context():
+        db.session.get(User, owner.user_id).is_platform_admin = True
+        db.session.commit()
+        other = db.session.execute(
+            db.select(Organization).where(Organization.name == "Org B")).scalar_one()
+    own = owner.client.get("/console/analytics/" + DAY_QS)
+    assert own.status_code == 200 and 'id="org-picker"' in own.text
+    assert "Org B" in own.text and _requests_total(own.text) == "9"
+    theirs = owner.client.get(f"/console/analytics/{DAY_QS}&organization_id={other.id}")
+    assert theirs.status_code == 200
+    assert _requests_total(theirs.text) == "2"  # Org B's two seeded calls
+    assert owner.client.get(
+        f"/console/analytics/{DAY_QS}&organization_id=org_missing").status_code == 404
+
+
+def test_other_operators_cannot_pick_another_organization(app, corg_traffic):
+    from extensions import db
+    from models.orgs import Organization
+
+    corg, _ = corg_traffic
+    with app.app_context():
+        other = db.session.execute(
+            db.select(Organization).where(Organization.name == "Org B")).scalar_one()
+    viewer = corg["viewer"]
+    page = viewer.client.get("/console/analytics/" + DAY_QS)
+    assert 'id="org-picker"' not in page.text
+    resp = viewer.client.get(f"/console/analytics/{DAY_QS}&organization_id={other.id}")
+    assert resp.status_code == 404
+    assert viewer.client.get(
+        f"/console/analytics/{DAY_QS}&organization_id={corg.org_id}").status_code == 200
