@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    services_stack,
     REDIS_URL,
     REPO_DIR,
     VENV_BIN,
@@ -43,13 +44,8 @@ from bench.common import (
     gunicorn,
     http_json,
     median_run,
-    migrate,
-    pg_database,
     ratio,
-    redis_cleanup,
     results_path,
-    run_id,
-    services_env,
     wrk,
 )
 
@@ -175,66 +171,60 @@ def main(workers: int = 2, worker_class: str = "sync", threads: int = 1, seconds
          results: str | None = None, argv: list[str] | None = None) -> dict[str, Any]:
     connections = connections or 4 * workers
     report = Report("bench.api", argv or ["python", "-m", "bench.api"])
-    prefix = f"companin-bench-{run_id()}"
-    instance = tempfile.mkdtemp(prefix="bench-api-")
     figures: dict[str, Any] = {}
-    try:
-        with pg_database("api") as url:
-            base_env = services_env(url, prefix, instance)
-            migrate(base_env)
-            org = json.loads(flask_cli(base_env, "org", "create", "Bench",
-                                       "--rate-limit", "10000000"))
-            key = org["api_key"]
-            variants = [
-                ("keyed, synchronous request-log write (REQUEST_LOG_FLUSH_SECONDS=0)",
-                 "wsgi:app", {"REQUEST_LOG_FLUSH_SECONDS": "0"}),
-                (f"keyed, services-mode default: batched request log "
-                 f"(REQUEST_LOG_FLUSH_SECONDS={flush})", "wsgi:app",
-                 {"REQUEST_LOG_FLUSH_SECONDS": str(flush)}),
-                ("keyed, limiter disabled (RATELIMIT_ENABLED=False)", "bench.app_variant:app",
-                 {"REQUEST_LOG_FLUSH_SECONDS": "0",
-                  "BENCH_APP_OVERRIDES": json.dumps({"RATELIMIT_ENABLED": False})}),
-                ("bare Flask JSON endpoint (bench/bare_app.py)", "bench.bare_app:app", {}),
-            ]
-            runs: dict[str, list[dict[str, float]]] = {v[0]: [] for v in variants}
-            profile_rows: list[tuple[str, float]] = []
-            with _Servers(variants, base_env, workers, worker_class, threads) as servers:
-                first = servers[variants[0][0]]
-                for i in range(assistants):
-                    status, body, _ = http_json("POST", first.base + PATH, key=key, body={
-                        "name": f"Assistant {i}", "description": "Front desk", "tone": "warm",
-                        "language": "en", "instructions": "Answer briefly."})
-                    if status != 201:
-                        raise RuntimeError(f"creating an assistant: {status} {body}")
-                targets = {}
-                for label, server in servers.items():
-                    is_bare = "bare" in label
-                    target = server.base + ("/bare/" if is_bare else PATH)
-                    status, body, headers = http_json("GET", target,
-                                                      key=None if is_bare else key)
-                    if status != 200 or len(body["items"]) != (5 if is_bare else assistants):
-                        raise RuntimeError(f"{label}: {status} {str(body)[:300]}")
-                    targets[label] = (target, {} if is_bare else {"X-API-Key": key})
-                    wrk(target, seconds=min(2, seconds), connections=connections,
-                        headers=targets[label][1])  # warm-up
-                for r in range(rounds):
-                    print(f"== round {r + 1}/{rounds}", flush=True)
-                    order = list(targets) if r % 2 == 0 else list(reversed(targets))
-                    for label in order:
-                        target, headers = targets[label]
-                        res = wrk(target, seconds=seconds, connections=connections,
-                                  headers=headers)
-                        print(f"   {label}: {res['rps']:.0f} req/s p50 {res['p50_ms']} ms",
-                              flush=True)
-                        runs[label].append(res)
-                if profile:
-                    label = variants[0][0]
-                    profile_rows = profile_worker(servers[label], targets[label][0], key,
-                                                  max(seconds, 8), connections)
-            logged = _count_logs(url)
-            loop = limiter_loop(prefix, limiter_calls)
-    finally:
-        redis_cleanup(prefix)
+    with services_stack("api") as stack:
+        url, base_env, prefix = stack.url, stack.env, stack.prefix
+        org = json.loads(flask_cli(base_env, "org", "create", "Bench",
+                                   "--rate-limit", "10000000"))
+        key = org["api_key"]
+        variants = [
+            ("keyed, synchronous request-log write (REQUEST_LOG_FLUSH_SECONDS=0)",
+             "wsgi:app", {"REQUEST_LOG_FLUSH_SECONDS": "0"}),
+            (f"keyed, services-mode default: batched request log "
+             f"(REQUEST_LOG_FLUSH_SECONDS={flush})", "wsgi:app",
+             {"REQUEST_LOG_FLUSH_SECONDS": str(flush)}),
+            ("keyed, limiter disabled (RATELIMIT_ENABLED=False)", "bench.app_variant:app",
+             {"REQUEST_LOG_FLUSH_SECONDS": "0",
+              "BENCH_APP_OVERRIDES": json.dumps({"RATELIMIT_ENABLED": False})}),
+            ("bare Flask JSON endpoint (bench/bare_app.py)", "bench.bare_app:app", {}),
+        ]
+        runs: dict[str, list[dict[str, float]]] = {v[0]: [] for v in variants}
+        profile_rows: list[tuple[str, float]] = []
+        with _Servers(variants, base_env, workers, worker_class, threads) as servers:
+            first = servers[variants[0][0]]
+            for i in range(assistants):
+                status, body, _ = http_json("POST", first.base + PATH, key=key, body={
+                    "name": f"Assistant {i}", "description": "Front desk", "tone": "warm",
+                    "language": "en", "instructions": "Answer briefly."})
+                if status != 201:
+                    raise RuntimeError(f"creating an assistant: {status} {body}")
+            targets = {}
+            for label, server in servers.items():
+                is_bare = "bare" in label
+                target = server.base + ("/bare/" if is_bare else PATH)
+                status, body, headers = http_json("GET", target,
+                                                  key=None if is_bare else key)
+                if status != 200 or len(body["items"]) != (5 if is_bare else assistants):
+                    raise RuntimeError(f"{label}: {status} {str(body)[:300]}")
+                targets[label] = (target, {} if is_bare else {"X-API-Key": key})
+                wrk(target, seconds=min(2, seconds), connections=connections,
+                    headers=targets[label][1])  # warm-up
+            for r in range(rounds):
+                print(f"== round {r + 1}/{rounds}", flush=True)
+                order = list(targets) if r % 2 == 0 else list(reversed(targets))
+                for label in order:
+                    target, headers = targets[label]
+                    res = wrk(target, seconds=seconds, connections=connections,
+                              headers=headers)
+                    print(f"   {label}: {res['rps']:.0f} req/s p50 {res['p50_ms']} ms",
+                          flush=True)
+                    runs[label].append(res)
+            if profile:
+                label = variants[0][0]
+                profile_rows = profile_worker(servers[label], targets[label][0], key,
+                                              max(seconds, 8), connections)
+        logged = _count_logs(url)
+        loop = limiter_loop(prefix, limiter_calls)
 
     med = {label: median_run(rs) for label, rs in runs.items()}
     bare = med[variants[-1][0]]

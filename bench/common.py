@@ -356,3 +356,27 @@ def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
     """Per-figure median over repeated runs (interleaved with the reference's runs)."""
     keys = runs[0].keys()
     return {k: statistics.median(r[k] for r in runs) for k in keys}
+
+
+@dataclass
+class Stack:
+    """A migrated throwaway database plus a Redis key prefix and instance dir of its own."""
+
+    url: str
+    env: dict[str, str]
+    prefix: str
+    instance: str
+
+
+@contextlib.contextmanager
+def services_stack(tag: str, **extra_env: str) -> Iterator[Stack]:
+    """Services mode for one benchmark run; the database and Redis keys go afterwards."""
+    prefix = f"companin-{tag}-{run_id()}"
+    instance = tempfile.mkdtemp(prefix=f"companin-{tag}-")
+    try:
+        with pg_database(tag) as url:
+            env = services_env(url, prefix, instance, **extra_env)
+            migrate(env)
+            yield Stack(url, env, prefix, instance)
+    finally:
+        redis_cleanup(prefix)

@@ -18,24 +18,19 @@ import argparse
 import http.client
 import json
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
 from typing import Any
 
 from bench.common import (
+    services_stack,
     Report,
     flask_cli,
     gunicorn,
     latency_summary,
-    migrate,
-    pg_database,
     ratio,
-    redis_cleanup,
     results_path,
-    run_id,
-    services_env,
 )
 
 PATH = "/api/v1/assistants/"
@@ -86,31 +81,25 @@ def count_events(url: str, org_id: str) -> tuple[int, int]:
 def main(workers: int = 4, limit: int = 100, calls: int = 300, threads: int = 16,
          results: str | None = None, argv: list[str] | None = None) -> dict[str, Any]:
     report = Report("bench.limiter", argv or ["python", "-m", "bench.limiter"])
-    prefix = f"companin-bench-{run_id()}"
-    instance = tempfile.mkdtemp(prefix="bench-limiter-")
     figures: dict[str, Any] = {}
-    try:
-        with pg_database("limiter") as url:
-            env = services_env(url, prefix, instance)
-            migrate(env)
-            limited = json.loads(flask_cli(env, "org", "create", "Limited", "--rate-limit",
-                                           str(limit)))
-            # Reference org: same load, never limited, on a server with the limiter off.
-            free = json.loads(flask_cli(env, "org", "create", "Reference", "--rate-limit",
-                                        str(max(10 * calls, 1000))))
-            off_env = {**env, "BENCH_APP_OVERRIDES": json.dumps({"RATELIMIT_ENABLED": False})}
-            with gunicorn("wsgi:app", env, workers=workers) as on, \
-                    gunicorn("bench.app_variant:app", off_env, workers=workers) as off:
-                print(f"== {calls} calls, {threads} threads, limit {limit}", flush=True)
-                t = time.perf_counter()
-                got = blast(on.port, limited["api_key"], calls, threads)
-                wall = time.perf_counter() - t
-                print("== same load, limiter disabled", flush=True)
-                ref = blast(off.port, free["api_key"], calls, threads)
-            time.sleep(0.5)
-            events, logged_429 = count_events(url, limited["organization_id"])
-    finally:
-        redis_cleanup(prefix)
+    with services_stack("limiter") as stack:
+        url, env = stack.url, stack.env
+        limited = json.loads(flask_cli(env, "org", "create", "Limited", "--rate-limit",
+                                       str(limit)))
+        # Reference org: same load, never limited, on a server with the limiter off.
+        free = json.loads(flask_cli(env, "org", "create", "Reference", "--rate-limit",
+                                    str(max(10 * calls, 1000))))
+        off_env = {**env, "BENCH_APP_OVERRIDES": json.dumps({"RATELIMIT_ENABLED": False})}
+        with gunicorn("wsgi:app", env, workers=workers) as on, \
+                gunicorn("bench.app_variant:app", off_env, workers=workers) as off:
+            print(f"== {calls} calls, {threads} threads, limit {limit}", flush=True)
+            t = time.perf_counter()
+            got = blast(on.port, limited["api_key"], calls, threads)
+            wall = time.perf_counter() - t
+            print("== same load, limiter disabled", flush=True)
+            ref = blast(off.port, free["api_key"], calls, threads)
+        time.sleep(0.5)
+        events, logged_429 = count_events(url, limited["organization_id"])
 
     status = Counter(s for s, _, _ in got)
     accepted = [t for s, t, _ in got if s == 200]

@@ -8,10 +8,10 @@ runs it for ~40 s in services mode (tests/soak)."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import subprocess
-import tempfile
 import threading
 import time
 import uuid
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    services_stack,
     REDIS_URL,
     REPO_DIR,
     VENV_BIN,
@@ -26,12 +27,7 @@ from bench.common import (
     flask_cli,
     gunicorn,
     http_json,
-    migrate,
-    pg_database,
-    redis_cleanup,
     results_path,
-    run_id,
-    services_env,
 )
 
 QUESTIONS = ["Do you ship to Malta?", "How long is the kettle warranty?",
@@ -77,37 +73,29 @@ def _multipart(url: str, key: str, name: str, data: bytes) -> int:
 def run(seconds: float = 300.0, orgs: int = 3, clients_per_org: int = 2,
         results: str | None = None) -> dict[str, Any]:
     report = Report("bench.soak", ["python", "-m", "bench.soak", "--seconds", f"{seconds:g}"])
-    prefix = f"companin-soak-{run_id()}"
-    instance = tempfile.mkdtemp(prefix="companin-soak-")
     figures: dict[str, Any] = {"statuses": {}}
     lock = threading.Lock()
-    try:
-        with pg_database("soak") as url:
-            env = services_env(url, prefix, instance, JOB_RETRY_INTERVALS="1,2")
-            migrate(env)
-            tenants = []
-            for i in range(orgs):
-                import json
-
-                org = json.loads(flask_cli(env, "org", "create", f"Soak {i}",
-                                           "--rate-limit", "10000000"))
-                tenants.append(org)
-            worker_log = Path(instance) / "worker.log"
-            worker = subprocess.Popen(
-                [str(VENV_BIN / "rq"), "worker", "--worker-class", "rq.worker.SimpleWorker",
-                 "--with-scheduler", "--url", REDIS_URL, prefix],
-                cwd=REPO_DIR, env=env, stdout=worker_log.open("w"), stderr=subprocess.STDOUT)
-            try:
-                with gunicorn("wsgi:app", env, workers=2, worker_class="gthread",
-                              threads=4) as server:
-                    figures.update(_drive(server, worker, tenants, seconds,
-                                          clients_per_org, lock))
-                    figures["stored"] = _count_stored(env)
-            finally:
-                worker.terminate()
-                worker.wait(timeout=30)
-    finally:
-        redis_cleanup(prefix)
+    with services_stack("soak", JOB_RETRY_INTERVALS="1,2") as stack:
+        env, prefix, instance = stack.env, stack.prefix, stack.instance
+        tenants = []
+        for i in range(orgs):
+            org = json.loads(flask_cli(env, "org", "create", f"Soak {i}",
+                                       "--rate-limit", "10000000"))
+            tenants.append(org)
+        worker_log = Path(instance) / "worker.log"
+        worker = subprocess.Popen(
+            [str(VENV_BIN / "rq"), "worker", "--worker-class", "rq.worker.SimpleWorker",
+             "--with-scheduler", "--url", REDIS_URL, prefix],
+            cwd=REPO_DIR, env=env, stdout=worker_log.open("w"), stderr=subprocess.STDOUT)
+        try:
+            with gunicorn("wsgi:app", env, workers=2, worker_class="gthread",
+                          threads=4) as server:
+                figures.update(_drive(server, worker, tenants, seconds,
+                                      clients_per_org, lock))
+                figures["stored"] = _count_stored(env)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
     sent, stored = figures["sent"], figures["stored"]
     report.table("Traffic", ["figure", "value"], [
         ["duration s", round(figures["elapsed"], 1)],

@@ -11,7 +11,7 @@ import io
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from errors import NotFound, Unprocessable, ValidationFailed
 from extensions import db
@@ -40,20 +40,22 @@ def _new_source(org: Organization, kind: str, **fields: Any) -> KnowledgeSource:
     return source
 
 
-def _enqueue_processing(org: Organization, sources: list[KnowledgeSource]) -> Job:
+def _queue(org: Organization, sources: list[KnowledgeSource], **params: object) -> Job:
+    """Enqueue one processing job for `sources` and point each at it, in three statements
+    whatever their number (a bulk Q&A import is hundreds of sources).
+
+    The job just queued (or the pending one it was merged into) is the one to watch: a
+    refresh or re-process must not answer with the previous, finished job's id."""
     ids = [s.id for s in sources]
     job = enqueue(org.id, INGEST_JOB, target_id=ids[0] if len(ids) == 1 else None,
-                  params={"source_ids": ids})
-    return job
-
-
-def _after_enqueue(sources: list[KnowledgeSource], job: Job) -> None:
-    for s in sources:
-        db.session.refresh(s)
-        # The job just queued (or the pending one it was merged into) is the one to watch:
-        # a refresh/re-process must not answer with the previous, finished job's id.
-        s.last_job_id = job.id
+                  params={"source_ids": ids, **params})
+    db.session.execute(update(KnowledgeSource).where(KnowledgeSource.id.in_(ids))
+                       .values(last_job_id=job.id))
     db.session.commit()
+    # One reload for all: in the inline job mode the job has already changed them.
+    db.session.execute(select(KnowledgeSource).where(KnowledgeSource.id.in_(ids))
+                       .execution_options(populate_existing=True)).scalars().all()
+    return job
 
 
 # ----------------------------------------------------------------------------- files
@@ -79,8 +81,7 @@ def create_file(org: Organization, data: bytes, *, filename: str | None,
                          filename=name, file_type=kind, byte_size=len(data),
                          storage_key=key, content_sha256=digest)
     db.session.commit()
-    job = _enqueue_processing(org, [source])
-    _after_enqueue([source], job)
+    job = _queue(org, [source])
     return source, job, False
 
 
@@ -129,8 +130,7 @@ def create_qas(org: Organization, items: list[dict[str, Any]]) -> tuple[list[Kno
                                (c["question"] + "\n" + c["answer"]).encode()))
                for c in cleaned]
     db.session.commit()
-    job = _enqueue_processing(org, sources)
-    _after_enqueue(sources, job)
+    job = _queue(org, sources)
     return sources, job
 
 
@@ -172,8 +172,7 @@ def update_qa(org: Organization, source_id: str,
             (cleaned["question"] + "\n" + cleaned["answer"]).encode())
     db.session.commit()
     if text_changed:
-        job = _enqueue_processing(org, [source])
-        _after_enqueue([source], job)
+        job = _queue(org, [source])
     return source, job
 
 
@@ -183,16 +182,13 @@ def create_url(org: Organization, url: str, *, title: str | None) -> tuple[Knowl
     checked = check_url(url, cfg["URL_FETCH_ALLOW_LOOPBACK"])  # 422 url_not_allowed now
     source = _new_source(org, "url", title=(title or checked.url)[:300], url=checked.url)
     db.session.commit()
-    job = _enqueue_processing(org, [source])
-    _after_enqueue([source], job)
+    job = _queue(org, [source])
     return source, job
 
 
 def refresh_url(org: Organization, source_id: str) -> tuple[KnowledgeSource, Job]:
     source = get_source(org, source_id, kind="url")
-    job = enqueue(org.id, INGEST_JOB, target_id=source.id, params={"source_ids": [source.id],
-                                                                   "refresh": True})
-    _after_enqueue([source], job)
+    job = _queue(org, [source], refresh=True)
     return source, job
 
 
