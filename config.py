@@ -94,7 +94,11 @@ class Config:
         self.DEFAULT_SUMMARIZE_MODEL = os.environ.get(
             "DEFAULT_SUMMARIZE_MODEL", "claude-haiku-4-5"
         )
-        self.EMBEDDING_MODEL = os.environ.get("EMBEDDING_MODEL", "all-MiniLM-L6-v2")
+        # multilingual-e5-small (default) or all-MiniLM-L6-v2 (English only); see README.
+        self.EMBEDDING_MODEL = os.environ.get("EMBEDDING_MODEL", "multilingual-e5-small")
+        self.DEFAULT_ORG_LANGUAGES = [
+            code.strip().lower() for code in
+            os.environ.get("DEFAULT_ORG_LANGUAGES", "en,it").split(",") if code.strip()]
         self.HNSW_THRESHOLD = _int("HNSW_THRESHOLD", 200_000)
 
         # Outbound fetches (URL knowledge). Loopback is for tests only; off by default.

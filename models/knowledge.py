@@ -39,6 +39,7 @@ class KnowledgeSource(OrgScoped, Timestamps, db.Model):
     embedding_model: Mapped[str | None] = mapped_column(String(100))
     embedding_dim: Mapped[int | None] = mapped_column(Integer)
     content_sha256: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str | None] = mapped_column(String(12))  # ISO 639-1, detected
     indexed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_job_id: Mapped[str | None] = mapped_column(String(40))
     # kind = file
@@ -75,4 +76,5 @@ class KnowledgeChunk(OrgScoped, db.Model):
     vector_id: Mapped[int] = mapped_column(BigInteger, nullable=False, unique=True)
     embedding_model: Mapped[str] = mapped_column(String(100), nullable=False)
     embedding_dim: Mapped[int] = mapped_column(Integer, nullable=False)
+    language: Mapped[str | None] = mapped_column(String(12))  # its analyzer (stemming)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)

