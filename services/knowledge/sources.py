@@ -63,26 +63,52 @@ def create_file(org: Organization, data: bytes, *, filename: str | None,
                 title: str | None) -> tuple[KnowledgeSource, Job | None, bool]:
     """Store an upload and queue its processing. Identical content already in this
     organization returns the existing source (no duplicate vectors): (source, None, True)."""
-    if not data:
-        raise ValidationFailed({"file": ["The file is empty."]})
-    kind = detect_kind(data)  # 415 for anything we cannot read, whatever its name says
-    digest = storage.sha256_hex(data)
-    existing = db.session.execute(
+    (source, duplicate), job = _store_files(org, [(data, filename, title)])[0], None
+    if not duplicate:
+        job = _queue(org, [source])
+    return source, job, duplicate
+
+
+def create_files(org: Organization, uploads: list[tuple[bytes, str | None, str | None]]
+                 ) -> tuple[list[tuple[KnowledgeSource, bool]], Job | None]:
+    """Many uploads (data, filename, title) processed by one batched job: one embedding
+    call and one index write for the lot. Every file is validated before any is stored,
+    so a bad file refuses the request and nothing is half-written."""
+    stored = _store_files(org, uploads)
+    fresh = [source for source, duplicate in stored if not duplicate]
+    return stored, (_queue(org, fresh) if fresh else None)
+
+
+def _store_files(org: Organization, uploads: list[tuple[bytes, str | None, str | None]]
+                 ) -> list[tuple[KnowledgeSource, bool]]:
+    checked = []
+    for n, (data, filename, title) in enumerate(uploads):
+        if not data:
+            where = "file" if len(uploads) == 1 else f"files[{n}]"
+            raise ValidationFailed({where: ["The file is empty."]})
+        # 415 for anything we cannot read, whatever its name says
+        checked.append((data, filename, title, detect_kind(data), storage.sha256_hex(data)))
+    digests = {c[4] for c in checked}
+    existing = {s.content_sha256: s for s in db.session.execute(
         KnowledgeSource.query_for_org(org).where(
-            KnowledgeSource.kind == "file", KnowledgeSource.content_sha256 == digest)
-    ).scalars().first()
-    if existing is not None:
-        return existing, None, True
-    key = storage.put(org.id, data)
-    # control characters (NUL above all: PostgreSQL refuses it) never reach a text column
-    name = "".join(ch for ch in (filename or "") if ch >= " " and ch != "\x7f")
-    name = name.strip()[:300] or None
-    source = _new_source(org, "file", title=(title or name or f"Untitled {kind}")[:300],
-                         filename=name, file_type=kind, byte_size=len(data),
-                         storage_key=key, content_sha256=digest)
+            KnowledgeSource.kind == "file", KnowledgeSource.content_sha256.in_(digests))
+    ).scalars()}
+    result: list[tuple[KnowledgeSource, bool]] = []
+    for data, filename, title, kind, digest in checked:
+        if digest in existing:
+            result.append((existing[digest], True))
+            continue
+        key = storage.put(org.id, data)
+        # control characters (NUL above all: PostgreSQL refuses it) never reach a text column
+        name = "".join(ch for ch in (filename or "") if ch >= " " and ch != "\x7f")
+        name = name.strip()[:300] or None
+        source = _new_source(org, "file", title=(title or name or f"Untitled {kind}")[:300],
+                             filename=name, file_type=kind, byte_size=len(data),
+                             storage_key=key, content_sha256=digest)
+        existing[digest] = source
+        result.append((source, False))
     db.session.commit()
-    job = _queue(org, [source])
-    return source, job, False
+    return result
 
 
 # ------------------------------------------------------------------------------- Q&A
