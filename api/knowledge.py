@@ -185,7 +185,7 @@ def chunks(source_id: str, query: ListQuery) -> ChunkList:
 @endpoint(summary="Recompute embeddings and rebuild the affected indexes", tags=TAGS,
           body=ReembedRequest, response=JobAccepted, status=202, errors=(404, 422))
 def reembed(body: ReembedRequest) -> JobAccepted:
-    job = svc.queue_reembed(current_org(), body.source_ids)
+    job = svc.queue_reembed(current_org(), body.source_ids, body.model)
     return JobAccepted(job_id=job.id, status=job.status)
 
 

@@ -1,9 +1,15 @@
 """The local answer engine: extractive, grounded, in the assistant's language.
 
 Used when no model key is configured (and as the fallback when the model fails). It never
-writes a sentence of its own beyond the honest "I don't know": a near-identical Q&A
-question gets its verbatim answer, otherwise the sentences of the passages that pass the
-relevance gate which best answer the question are quoted with citations.
+writes a sentence of its own beyond the honest "I don't know":
+- a Q&A pair whose question is the same question (by meaning, in any language, or by
+  wording) is answered with its verbatim answer;
+- otherwise the sentences that best answer the question are quoted whole, chosen by their
+  meaning (the organization's embedding model) together with the question's words they
+  contain (stemmed in the passage's language), only from passages that pass the relevance
+  gate — so the reply is `grounded` exactly when it quotes something;
+- when no passage passes the gate, it says it does not know, in the assistant's language
+  (or the question's, for an assistant set to `auto`).
 """
 from __future__ import annotations
 
@@ -12,31 +18,22 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any
 
+from services.answer_texts import no_answer_text as _no_answer_text
+from services.knowledge.language import content_terms, detect, primary, words
+from services.knowledge.scoring import GATE
 from services.prompting import AssistantProfile
 
 LOCAL_MODEL = "local-extractive"
-RELEVANCE_THRESHOLD = 0.35  # below: the passage is not about the question
-QA_MATCH_SCORE = 0.85  # retrieval score at which a Q&A pair is the same question
-QA_MATCH_LEXICAL = 0.8  # or: character similarity of the two questions
-MAX_PASSAGES = 3
-MAX_SENTENCE_CHARS = 400
-
-NO_ANSWER = {
-    "en": "I don't have information about that in my knowledge base.",
-    "it": "Non ho informazioni su questo argomento nella mia base di conoscenza.",
-    "es": "No tengo información sobre eso en mi base de conocimientos.",
-    "fr": "Je n'ai pas d'informations à ce sujet dans ma base de connaissances.",
-    "de": "Dazu habe ich keine Informationen in meiner Wissensdatenbank.",
-}
-_STOPWORDS_TEXT = (
-    "the and for are was were with what when where which who how why does did can could "
-    "you your our this that these those from have has had not but all any about into its "
-    "il lo la le gli una uno per con che chi come cosa quando dove sono del della dei delle "
-    "nel nella non più anche quale quali mio mia tuo tua suo sua"
-)
-_STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
-_WORD = re.compile(r"\w+", re.UNICODE)
-_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
+QA_MATCH_LEXICAL = 0.8  # character similarity of the two questions
+MAX_PASSAGES = 3  # gated passages whose sentences compete
+TARGET_CHARS = 350  # a focused reply: add a second sentence only while under this
+SECOND_SENTENCE_RATIO = 0.85  # ... and only when it scores nearly as well as the best
+SENTENCE_GATE = 0.25  # a quoted sentence must relate to the question at least this much
+_ABBREVIATIONS = frozenset(
+    "sig sigg sig.ra dott dott.ssa ing avv prof geom rag arch spett ecc es pag art cap tel "
+    "fig vol n nr no mr mrs ms dr st jr sr vs etc e.g i.e approx dept inc ltd co corp "
+    "ca cfr p.es s.p.a s.r.l".split())
+_BREAK = re.compile(r"(?<=[.!?…])[\"'”’»)\]]*\s+|\n+")
 
 
 @dataclass
@@ -53,60 +50,72 @@ class Answer:
     output_tokens: int | None = None
 
 
+@dataclass
+class _Sentence:
+    text: str
+    hit_index: int
+    position: int
+    score: float = 0.0
+
 
 def citation(hit: Any) -> dict[str, Any]:
     return {"source_id": hit.source_id, "chunk_id": hit.chunk_id, "title": hit.title or "",
             "score": round(float(hit.score), 4)}
 
 
-def no_answer_text(language: str) -> str:
-    primary = (language or "en").split("-")[0].lower()
-    return NO_ANSWER.get(primary, NO_ANSWER["en"])
+def reply_language(profile: AssistantProfile, question: str) -> str:
+    """The assistant's language; `auto` (or none) answers in the question's language."""
+    configured = primary(profile.language)
+    if configured in ("auto", "und", "mul"):
+        return detect(question, min_confidence=0.5) or "en"
+    return configured
+
+
+def no_answer_text(language: str | None) -> str:
+    return _no_answer_text(language)
 
 
 def local_answer(profile: AssistantProfile, question: str, hits: list[Any]) -> Answer:
     """Extractive answer from retrieved passages; never composes facts of its own."""
-    relevant = [h for h in hits if h.score >= RELEVANCE_THRESHOLD]
+    relevant = [h for h in hits if h.score >= GATE]
     base = {"retrieval": [], "model": LOCAL_MODEL, "assistant_version": profile.version,
             "input_tokens": None, "output_tokens": None}
+    idk = Answer(content=no_answer_text(reply_language(profile, question)), citations=[],
+                 answer_type="no_answer", grounded=False, **base)
     if not relevant:
-        return Answer(content=no_answer_text(profile.language), citations=[],
-                      answer_type="no_answer", grounded=False, **base)
-    top = relevant[0]
-    if top.kind == "qa" and top.answer and _same_question(question, top):
-        return Answer(content=top.answer.strip(), citations=[citation(top)],
-                      answer_type="qa_match", grounded=True, **base)
-    terms = _terms(question)
-    paragraphs: list[str] = []
+        return idk
+    for hit in relevant:
+        if hit.kind == "qa" and hit.answer and _same_question(question, hit):
+            return Answer(content=hit.answer.strip(), citations=[citation(hit)],
+                          answer_type="qa_match", grounded=True, **base)
+    passages = relevant[:MAX_PASSAGES]
+    chosen = _choose_sentences(question, passages)
+    if not chosen:
+        return idk
     cited: list[Any] = []
-    for hit in relevant[:MAX_PASSAGES]:
-        sentences = _best_sentences(_passage_text(hit), terms, first=not cited)
-        if not sentences:
-            continue
-        cited.append(hit)
-        paragraphs.append(" ".join(sentences) + f" [{len(cited)}]")
-    return Answer(content="\n\n".join(paragraphs), citations=[citation(h) for h in cited],
+    parts: list[str] = []
+    for sentence in chosen:  # reading order within a passage, best passage first
+        hit = passages[sentence.hit_index]
+        if hit not in cited:
+            cited.append(hit)
+        number = cited.index(hit) + 1
+        if parts and parts[-1].endswith(f"[{number}]"):
+            parts[-1] = parts[-1][: -len(f" [{number}]")] + f" {sentence.text} [{number}]"
+        else:
+            parts.append(f"{sentence.text} [{number}]")
+    return Answer(content=" ".join(parts), citations=[citation(h) for h in cited],
                   answer_type="extractive", grounded=True, **base)
 
 
 def _same_question(question: str, hit: Any) -> bool:
-    if hit.score >= QA_MATCH_SCORE:
+    if getattr(hit, "same_question", False):
         return True
     a, b = _normalize(question), _normalize(hit.question or "")
     return bool(a and b) and SequenceMatcher(None, a, b).ratio() >= QA_MATCH_LEXICAL
 
 
 def _normalize(text: str) -> str:
-    return " ".join(_WORD.findall(text.lower()))
-
-
-def _stem(word: str) -> str:
-    return word[:5]
-
-
-def _terms(text: str) -> set[str]:
-    return {_stem(w) for w in _WORD.findall(text.lower())
-            if len(w) >= 3 and w not in _STOPWORDS}
+    return " ".join(words(text))
 
 
 def _passage_text(hit: Any) -> str:
@@ -115,29 +124,62 @@ def _passage_text(hit: Any) -> str:
     return hit.text
 
 
-def _best_sentences(text: str, terms: set[str], *, first: bool) -> list[str]:
-    """Up to two sentences that share the most words with the question. The best passage
-    with no shared word still yields its opening (retrieval judged it relevant); weaker
-    passages without a shared word are left out."""
-    sentences = [s.strip() for s in _SENTENCE_SPLIT.split(text) if len(s.strip()) > 1]
-    if not sentences:
+def split_sentences(text: str) -> list[str]:
+    """Whole sentences: breaks after . ! ? … (and line breaks), except after common
+    abbreviations, initials and decimal points."""
+    pieces = [p for p in _BREAK.split(text or "") if p and p.strip()]
+    sentences: list[str] = []
+    for piece in pieces:
+        piece = " ".join(piece.split())
+        if sentences and _continues(sentences[-1], piece):
+            sentences[-1] = f"{sentences[-1]} {piece}"
+        else:
+            sentences.append(piece)
+    return [s for s in sentences if len(s) > 1]
+
+
+def _continues(previous: str, piece: str) -> bool:
+    last = previous.rsplit(" ", 1)[-1].rstrip(".").lower()
+    if previous.endswith(".") and (last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha())):
+        return True
+    return bool(piece) and piece[0].islower() and previous.endswith(".") and len(last) <= 3
+
+
+def _choose_sentences(question: str, passages: list[Any]) -> list[_Sentence]:
+    """The best sentence, and a second one from the same passage when it is nearly as
+    good and the reply stays short; never a sentence that does not relate to the question."""
+    candidates: list[_Sentence] = []
+    for index, hit in enumerate(passages):
+        for position, sentence in enumerate(split_sentences(_passage_text(hit))):
+            candidates.append(_Sentence(sentence, index, position))
+    if not candidates:
         return []
-    scored = []
-    for position, sentence in enumerate(sentences):
-        words = {_stem(w) for w in _WORD.findall(sentence.lower())}
-        overlap = len(terms & words) / len(terms) if terms else 0.0
-        scored.append((overlap, -position, sentence))
-    scored.sort(reverse=True)
-    best = scored[0][0]
-    if best == 0:
-        chosen = [(0.0, 0, sentences[0])] if first else []
-    else:
-        chosen = [s for s in scored[:2] if s[0] >= best * 0.5]
-    chosen.sort(key=lambda s: -s[1])  # back to reading order
-    return [_clip(s[2]) for s in chosen]
+    semantic = _semantic_scores(question, [c.text for c in candidates], passages)
+    for candidate, sim in zip(candidates, semantic, strict=True):
+        hit = passages[candidate.hit_index]
+        terms = content_terms(question, getattr(hit, "language", None))
+        overlap = (len(terms & content_terms(candidate.text, getattr(hit, "language", None)))
+                   / len(terms)) if terms else 0.0
+        # meaning first, shared words second, the passage's own relevance as a tie-break
+        candidate.score = sim + 0.35 * overlap + 0.1 * float(hit.score)
+    ranked = sorted(candidates, key=lambda c: (-c.score, c.hit_index, c.position))
+    best = ranked[0]
+    if best.score < SENTENCE_GATE:
+        return []
+    chosen = [best]
+    for other in ranked[1:4]:
+        if (other.hit_index == best.hit_index and other.score >= best.score * SECOND_SENTENCE_RATIO
+                and len(best.text) + len(other.text) + 6 <= TARGET_CHARS):
+            chosen.append(other)
+            break
+    return sorted(chosen, key=lambda c: (c.hit_index, c.position))
 
 
-def _clip(sentence: str) -> str:
-    if len(sentence) <= MAX_SENTENCE_CHARS:
-        return sentence
-    return sentence[:MAX_SENTENCE_CHARS].rsplit(" ", 1)[0] + " …"
+def _semantic_scores(question: str, sentences: list[str], passages: list[Any]) -> list[float]:
+    """Cosine of each sentence to the question under the model that retrieved the
+    passages, rescaled so unrelated ≈ 0 and a paraphrase ≈ 1 (models differ in range)."""
+    from services.knowledge.retrieval import sentence_similarity
+
+    model = next((getattr(h, "model", None) for h in passages if getattr(h, "model", None)),
+                 None)
+    return sentence_similarity(question, sentences, model)

@@ -108,6 +108,11 @@ class URLCreate(Strict):
 
 class ReembedRequest(Strict):
     source_ids: list[str] | None = Field(None, max_length=10000)
+    model: str | None = Field(
+        None, max_length=100,
+        description="Move the organization to this embedding model (e.g. "
+                    "`multilingual-e5-small`, `all-MiniLM-L6-v2`): the new index is built "
+                    "beside the serving one and switched when complete.")
 
 
 class JobAccepted(BaseModel):

@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from flask import current_app
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 
 from errors import AppError, Unprocessable
 from extensions import db
@@ -31,11 +31,17 @@ from services.knowledge.chunking import Chunk, chunk_units
 from services.knowledge.enrich import Enrichment, enrich, keywords_local
 from services.knowledge.extract import ExtractLimits, TextUnit, extract
 from services.knowledge.url_guard import GuardedFetcher
-from services.knowledge.vectors import embedder_dim, embedder_for_app, vector_store
+from services.knowledge.embedder import canonical_name, get_embedder
+from services.knowledge.language import detect
+from services.knowledge.retrieval import forget_languages
+from services.knowledge.vectors import default_model, embedder_dim, store_for, stores_holding
 from services.knowledge.webpage import extract_main_text
 
 log = logging.getLogger("companin.knowledge")
 ENRICH_CHARS = 40_000
+BATCH_SOURCES = 64  # sources embedded and indexed together
+REEMBED_BATCH = 256
+LANGUAGE_SAMPLE_CHARS = 5000
 
 
 @dataclass
@@ -47,20 +53,49 @@ class Extraction:
 
 
 def process_sources(job: Job, progress: Callable[[int], None]) -> None:
-    """Job function: process every source named by the job, one after another."""
-    ids = job.params.get("source_ids") or ([job.target_id] if job.target_id else [])
-    failures = []
-    for n, source_id in enumerate(ids):
-        def sub_progress(pct: int, n: int = n) -> None:
-            progress(int((n + pct / 100) * 100 / len(ids)))
+    """Job function: process every source named by the job, in batches.
 
-        try:
-            process_one(job, source_id, sub_progress, refresh=bool(job.params.get("refresh")))
-        except AppError as exc:
-            if len(ids) == 1 and exc.details.get("transient") and _retry_left(job):
-                _mark_retrying(job.org_id, source_id, exc.message)
-                raise TransientJobError(exc.message) from exc
-            failures.append(f"{source_id}: {exc.message}")
+    Each batch is extracted and chunked source by source (one source's failure fails that
+    source only, with its reason), then embedded in one call and written to the index and
+    the database once, so many small sources cost little more than their encoding."""
+    ids = job.params.get("source_ids") or ([job.target_id] if job.target_id else [])
+    refresh = bool(job.params.get("refresh"))
+    org = db.session.get(Organization, job.org_id)
+    failures: list[str] = []
+    for start in range(0, len(ids), BATCH_SOURCES):
+        batch = ids[start:start + BATCH_SOURCES]
+
+        def batch_progress(pct: int, start: int = start, size: int = len(batch)) -> None:
+            progress(int((start + size * pct / 100) * 100 / len(ids)))
+
+        prepared = []
+        for source_id in batch:
+            try:
+                item = _prepare(org, job, source_id, refresh=refresh)
+            except AppError as exc:
+                db.session.rollback()
+                if len(ids) == 1 and exc.details.get("transient") and _retry_left(job):
+                    _mark_retrying(job.org_id, source_id, exc.message)
+                    raise TransientJobError(exc.message) from exc
+                _mark_failed(org, source_id, exc.message)
+                failures.append(f"{source_id}: {exc.message}")
+                continue
+            except Exception as exc:
+                db.session.rollback()
+                log.exception("processing %s failed", source_id)
+                _mark_failed(org, source_id,
+                             f"Processing failed unexpectedly ({type(exc).__name__}).")
+                if len(ids) == 1:
+                    raise
+                failures.append(f"{source_id}: {type(exc).__name__}")
+                continue
+            if item is not None:
+                prepared.append(item)
+        batch_progress(40)
+        if prepared:
+            _index_batch(org, prepared, batch_progress)
+        batch_progress(100)
+    forget_languages(org.id)
     if failures:
         raise Unprocessable("; ".join(failures)[:2000], code="processing_failed")
 
@@ -78,44 +113,59 @@ def _mark_retrying(org_id: str, source_id: str, message: str) -> None:
         db.session.commit()
 
 
-def process_one(job: Job, source_id: str, progress: Callable[[int], None], *,
-                refresh: bool = False) -> None:
-    org = db.session.get(Organization, job.org_id)
+@dataclass
+class Prepared:
+    source_id: str
+    extraction: Extraction
+    chunks: list[Chunk]
+    enrichment: Enrichment
+    language: str
+
+
+def _prepare(org: Organization, job: Job, source_id: str, *, refresh: bool) -> Prepared | None:
+    """Extract, chunk, identify the language and enrich one source; None when there is
+    nothing to re-index (an unchanged web page)."""
     source = KnowledgeSource.get_for_org(source_id, org)
     source.status, source.error, source.last_job_id = "processing", None, job.id
     db.session.commit()
-    try:
-        extraction = _extract(source)
-        progress(25)
-        if (source.kind == "url" and source.indexed_at is not None
-                and extraction.sha256 == source.content_sha256):
-            # Unchanged page: nothing to re-embed, the index stays as it is.
-            source.status, source.fetched_at = "ready", utcnow()
-            source.details = {**(source.details or {}), "unchanged_refreshes":
-                              int((source.details or {}).get("unchanged_refreshes", 0)) + 1}
-            db.session.commit()
-            return
-        chunks = chunk_units(extraction.units)
-        if not chunks:
-            raise Unprocessable("No text could be extracted from this source.",
-                                code="no_text")
-        enrichment = _enrich(org, source, chunks)
-        progress(50)
-        embedder = embedder_for_app()
-        vectors = embedder.encode([c.text for c in chunks])
-        progress(85)
-        _swap_chunks(org, source, chunks, vectors, extraction, enrichment,
-                     model=current_app.config["EMBEDDING_MODEL"], dim=embedder_dim(embedder))
-        progress(100)
-    except AppError as exc:
-        db.session.rollback()
-        _mark_failed(org, source_id, exc.message)
-        raise
-    except Exception as exc:
-        db.session.rollback()
-        log.exception("processing %s failed", source_id)
-        _mark_failed(org, source_id, f"Processing failed unexpectedly ({type(exc).__name__}).")
-        raise
+    extraction = _extract(org, source)
+    if (source.kind == "url" and source.indexed_at is not None
+            and extraction.sha256 == source.content_sha256):
+        # Unchanged page: nothing to re-embed, the index stays as it is.
+        source.status, source.fetched_at = "ready", utcnow()
+        source.details = {**(source.details or {}), "unchanged_refreshes":
+                          int((source.details or {}).get("unchanged_refreshes", 0)) + 1}
+        db.session.commit()
+        return None
+    chunks = chunk_units(extraction.units)
+    if not chunks:
+        raise Unprocessable("No text could be extracted from this source.", code="no_text")
+    full_text = "\n".join(u.text for u in extraction.units)
+    language = detect(full_text[:LANGUAGE_SAMPLE_CHARS]) or _org_language(org)
+    enrichment = _enrich(org, source, full_text, language)
+    return Prepared(source.id, extraction, chunks, enrichment, language)
+
+
+def _org_language(org: Organization) -> str:
+    declared = org.languages or current_app.config["DEFAULT_ORG_LANGUAGES"]
+    return declared[0] if declared else "und"
+
+
+def _index_batch(org: Organization, prepared: list[Prepared],
+                 progress: Callable[[int], None]) -> None:
+    model = ensure_org_model(org)
+    texts = [c.text for item in prepared for c in item.chunks]
+    vectors = get_embedder(model).encode(texts)
+    progress(85)
+    _swap_chunks(org, prepared, vectors, model)
+
+
+def ensure_org_model(org: Organization) -> str:
+    """The organization's serving model, recorded on its first source."""
+    if not org.embedding_model:
+        org.embedding_model = default_model()
+        db.session.commit()
+    return canonical_name(org.embedding_model)
 
 
 def _mark_failed(org: Organization, source_id: str, message: str) -> None:
@@ -126,7 +176,7 @@ def _mark_failed(org: Organization, source_id: str, message: str) -> None:
     db.session.commit()
 
 
-def _extract(source: KnowledgeSource) -> Extraction:
+def _extract(org: Organization, source: KnowledgeSource) -> Extraction:
     cfg = current_app.config
     if source.kind == "file":
         data = storage.get(source.storage_key)
@@ -151,16 +201,18 @@ def _extract(source: KnowledgeSource) -> Extraction:
                       title)
 
 
-def _enrich(org: Organization, source: KnowledgeSource, chunks: list[Chunk]) -> Enrichment:
+def _enrich(org: Organization, source: KnowledgeSource, text: str,
+            language: str) -> Enrichment:
+    """Summary and keywords from the extracted text (not the chunks: their overlaps would
+    repeat sentences), in the source's language."""
     if source.kind == "qa":
         # The pair is its own summary; keywords from the question and answer.
         return Enrichment(summary=source.answer[:600],
                           keywords=keywords_local(f"{source.question}. {source.answer}", top=8),
                           engine="local", model="local")
     cfg = current_app.config
-    text = "\n".join(c.text for c in chunks)[:ENRICH_CHARS]
     model = (org.task_models or {}).get("summarize") or cfg["DEFAULT_SUMMARIZE_MODEL"]
-    return enrich(text, anthropic_api_key=cfg["ANTHROPIC_API_KEY"], model=model,
+    return enrich(text[:ENRICH_CHARS], anthropic_api_key=cfg["ANTHROPIC_API_KEY"], model=model,
                   base_url=cfg["ANTHROPIC_BASE_URL"])
 
 
@@ -169,38 +221,88 @@ def new_vector_ids(n: int) -> np.ndarray:
     return np.array([secrets.randbits(62) + 1 for _ in range(n)], dtype=np.int64)
 
 
-def _swap_chunks(org: Organization, source: KnowledgeSource, chunks: list[Chunk],
-                 vectors: np.ndarray, extraction: Extraction, enrichment: Enrichment, *,
-                 model: str, dim: int) -> None:
-    store = vector_store()
-    old_ids = list(db.session.execute(
-        select(KnowledgeChunk.vector_id).where(KnowledgeChunk.source_id == source.id)).scalars())
-    ids = new_vector_ids(len(chunks))
+def _swap_chunks(org: Organization, prepared: list[Prepared], vectors: np.ndarray,
+                 model: str) -> None:
+    """Crash-safe swap for a batch: new vectors in, one transaction swaps the rows, old
+    vectors out. A model switch committed meanwhile (re-embed) is noticed inside the
+    transaction and the batch is re-encoded with the new model, so no index ever holds
+    vectors of two models."""
+    source_ids = [item.source_id for item in prepared]
+    old_ids = list(db.session.execute(select(KnowledgeChunk.vector_id).where(
+        KnowledgeChunk.org_id == org.id, KnowledgeChunk.source_id.in_(source_ids))).scalars())
+    ids = new_vector_ids(len(vectors))
+    store = store_for(model)
     store.add(org.id, ids, vectors)  # 1. new vectors in (old still present)
     now = utcnow()
-    rows = [{"id": new_id("chk"), "org_id": org.id, "source_id": source.id,
-             "position": c.position, "text": c.text, "provenance": c.provenance,
-             "token_count": c.token_count, "vector_id": int(vid), "embedding_model": model,
-             "embedding_dim": dim, "created_at": now}
-            for c, vid in zip(chunks, ids, strict=True)]
+    rows, offset = [], 0
+    for item in prepared:
+        for chunk in item.chunks:
+            rows.append({"id": new_id("chk"), "org_id": org.id, "source_id": item.source_id,
+                         "position": chunk.position, "text": chunk.text,
+                         "provenance": chunk.provenance, "token_count": chunk.token_count,
+                         "vector_id": int(ids[offset]), "embedding_model": model,
+                         "embedding_dim": store.dim, "language": item.language,
+                         "created_at": now})
+            offset += 1
     try:  # 2. one transaction swaps the rows
-        lexical.remove_source(org.id, source.id)
-        db.session.execute(delete(KnowledgeChunk).where(KnowledgeChunk.source_id == source.id))
+        lexical.remove_sources(org.id, source_ids)
+        db.session.execute(delete(KnowledgeChunk).where(
+            KnowledgeChunk.org_id == org.id, KnowledgeChunk.source_id.in_(source_ids)))
         db.session.execute(insert(KnowledgeChunk), rows)
         lexical.index_chunks(rows)
-        source.status, source.error = "ready", None
-        source.summary, source.keywords = enrichment.summary, list(enrichment.keywords)
-        source.enrichment_engine = enrichment.engine
-        source.chunk_count, source.embedding_model, source.embedding_dim = len(rows), model, dim
-        source.content_sha256, source.indexed_at = extraction.sha256, now
-        source.details = {**(source.details or {}), **_jsonable(extraction.details)}
+        sources = {s.id: s for s in db.session.execute(select(KnowledgeSource).where(
+            KnowledgeSource.org_id == org.id, KnowledgeSource.id.in_(source_ids))).scalars()}
+        for item in prepared:
+            source = sources.get(item.source_id)
+            if source is None:  # deleted while processing: its rows go with it below
+                continue
+            source.status, source.error = "ready", None
+            source.summary = item.enrichment.summary
+            source.keywords = list(item.enrichment.keywords)
+            source.enrichment_engine = item.enrichment.engine
+            source.chunk_count = len(item.chunks)
+            source.embedding_model, source.embedding_dim = model, store.dim
+            source.content_sha256, source.indexed_at = item.extraction.sha256, now
+            source.language = item.language
+            source.details = {**(source.details or {}), **_jsonable(item.extraction.details)}
+        gone = [sid for sid in source_ids if sid not in sources]
+        if gone:
+            db.session.execute(delete(KnowledgeChunk).where(
+                KnowledgeChunk.source_id.in_(gone)))
+        serving = _serving_model(org.id)
+        if serving != model:
+            raise _ModelSwitched(serving)
         db.session.commit()
+    except _ModelSwitched as switched:
+        db.session.rollback()
+        store.remove(org.id, ids)
+        new_vectors = get_embedder(switched.model).encode(
+            [c.text for item in prepared for c in item.chunks])
+        _swap_chunks(org, prepared, new_vectors, switched.model)
+        return
     except Exception:
         db.session.rollback()
         store.remove(org.id, ids)
         raise
-    if old_ids:  # 3. old vectors out
-        store.remove(org.id, old_ids)
+    if old_ids:  # 3. old vectors out (of every model's index: a re-embed may hold them)
+        for holder in stores_holding(org.id):
+            holder.remove(org.id, old_ids)
+
+
+class _ModelSwitched(Exception):
+    def __init__(self, model: str) -> None:
+        super().__init__(model)
+        self.model = model
+
+
+def _serving_model(org_id: str) -> str:
+    """The organization's model read inside the writing transaction (row-locked on
+    PostgreSQL, so the re-embed switch and this write are ordered)."""
+    stmt = select(Organization.embedding_model).where(Organization.id == org_id)
+    if db.session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    name = db.session.execute(stmt).scalar_one_or_none()
+    return canonical_name(name) if name else default_model()
 
 
 def _jsonable(details: dict[str, Any]) -> dict[str, Any]:
@@ -216,38 +318,96 @@ def _jsonable(details: dict[str, Any]) -> dict[str, Any]:
 
 
 def reembed(job: Job, progress: Callable[[int], None]) -> None:
-    """Recompute every chunk's embedding (e.g. after a model change) and rebuild the index."""
+    """Recompute embeddings. With `model` (a model change): build the organization's index
+    for the new model beside the serving one, then switch in one transaction when it is
+    complete; searches use the old model's index until that commit and the new one after,
+    never a mix. Without it: re-embed (some or all) sources with the serving model."""
     org = db.session.get(Organization, job.org_id)
+    serving = ensure_org_model(org)
+    target = canonical_name(job.params.get("model") or serving)
     wanted = job.params.get("source_ids")
-    stmt = select(KnowledgeChunk).where(KnowledgeChunk.org_id == org.id)
-    if wanted:
-        stmt = stmt.where(KnowledgeChunk.source_id.in_(wanted))
-    chunks = list(db.session.execute(stmt.order_by(KnowledgeChunk.source_id,
-                                                   KnowledgeChunk.position)).scalars())
-    embedder = embedder_for_app()
-    model, dim = current_app.config["EMBEDDING_MODEL"], embedder_dim(embedder)
-    batch, done = 256, 0
-    all_ids, all_vecs = [], []
-    for start in range(0, len(chunks), batch):
-        part = chunks[start:start + batch]
-        all_vecs.append(embedder.encode([c.text for c in part]))
-        all_ids.extend(c.vector_id for c in part)
+    if target == serving:
+        _reembed_in_place(org, serving, wanted, progress)
+    else:
+        _switch_model(org, serving, target, progress)
+
+
+def _chunk_batches(org_id: str, source_ids: list[str] | None, skip: set[int]):
+    stmt = (select(KnowledgeChunk.vector_id, KnowledgeChunk.text)
+            .where(KnowledgeChunk.org_id == org_id)
+            .order_by(KnowledgeChunk.source_id, KnowledgeChunk.position))
+    if source_ids:
+        stmt = stmt.where(KnowledgeChunk.source_id.in_(source_ids))
+    rows = [(vid, text) for vid, text in db.session.execute(stmt).all() if vid not in skip]
+    for start in range(0, len(rows), REEMBED_BATCH):
+        yield rows[start:start + REEMBED_BATCH], len(rows)
+
+
+def _encode_all(org_id: str, model: str, source_ids: list[str] | None, skip: set[int],
+                progress: Callable[[int], None], span: tuple[int, int]
+                ) -> tuple[np.ndarray, np.ndarray]:
+    embedder = get_embedder(model)
+    ids, vecs, done = [], [], 0
+    for part, total in _chunk_batches(org_id, source_ids, skip):
+        vecs.append(embedder.encode([t for _, t in part]))
+        ids.extend(int(v) for v, _ in part)
         done += len(part)
-        progress(int(done * 90 / max(1, len(chunks))))
-    store = vector_store()
-    if all_ids:
-        ids = np.array(all_ids, dtype=np.int64)
-        vecs = np.concatenate(all_vecs)
-        if wanted:
+        progress(span[0] + int(done * (span[1] - span[0]) / max(1, total)))
+    dim = embedder_dim(embedder)
+    return (np.array(ids, dtype=np.int64),
+            np.concatenate(vecs) if vecs else np.zeros((0, dim), np.float32))
+
+
+def _reembed_in_place(org: Organization, model: str, wanted: list[str] | None,
+                      progress: Callable[[int], None]) -> None:
+    ids, vecs = _encode_all(org.id, model, wanted, set(), progress, (0, 90))
+    store = store_for(model)
+    if wanted:
+        if len(ids):
             store.add(org.id, ids, vecs)
-        else:
-            store.rebuild(org.id, ids, vecs)
-    elif not wanted:
-        store.rebuild(org.id, np.zeros((0,), dtype=np.int64), np.zeros((0, dim), np.float32))
-    for c in chunks:
-        c.embedding_model, c.embedding_dim = model, dim
-    touched = {c.source_id for c in chunks}
-    for source in db.session.execute(select(KnowledgeSource).where(
-            KnowledgeSource.org_id == org.id, KnowledgeSource.id.in_(touched))).scalars():
-        source.embedding_model, source.embedding_dim, source.indexed_at = model, dim, utcnow()
+    else:
+        store.rebuild(org.id, ids, vecs)
+    _stamp(org, model, store.dim, wanted)
     db.session.commit()
+
+
+def _switch_model(org: Organization, serving: str, target: str,
+                  progress: Callable[[int], None]) -> None:
+    new_store = store_for(target)
+    ids, vecs = _encode_all(org.id, target, None, set(), progress, (0, 85))
+    new_store.rebuild(org.id, ids, vecs)  # beside the serving index, not yet used
+    done = set(ids.tolist())
+    for _pass in range(3):  # sources indexed meanwhile (with the serving model)
+        more_ids, more_vecs = _encode_all(org.id, target, None, done, progress, (85, 95))
+        if not len(more_ids):
+            break
+        new_store.add(org.id, more_ids, more_vecs)
+        done |= set(more_ids.tolist())
+    # The switch: lock the organization row, catch the last stragglers, flip the model.
+    _serving_model(org.id)
+    stragglers_ids, stragglers = _encode_all(org.id, target, None, done, lambda _p: None,
+                                             (95, 95))
+    if len(stragglers_ids):
+        new_store.add(org.id, stragglers_ids, stragglers)
+    live = set(db.session.execute(select(KnowledgeChunk.vector_id).where(
+        KnowledgeChunk.org_id == org.id)).scalars())
+    org.embedding_model = target
+    _stamp(org, target, new_store.dim, None)
+    db.session.commit()
+    progress(97)
+    dead = sorted((done | set(stragglers_ids.tolist())) - live)
+    if dead:  # chunks deleted while we were encoding
+        new_store.remove(org.id, dead)
+    store_for(serving).drop(org.id)
+
+
+def _stamp(org: Organization, model: str, dim: int, source_ids: list[str] | None) -> None:
+    chunk_filter = [KnowledgeChunk.org_id == org.id]
+    source_filter = [KnowledgeSource.org_id == org.id, KnowledgeSource.indexed_at.is_not(None)]
+    if source_ids:
+        chunk_filter.append(KnowledgeChunk.source_id.in_(source_ids))
+        source_filter.append(KnowledgeSource.id.in_(source_ids))
+    db.session.execute(update(KnowledgeChunk).where(*chunk_filter)
+                       .values(embedding_model=model, embedding_dim=dim))
+    db.session.execute(update(KnowledgeSource).where(*source_filter)
+                       .values(embedding_model=model, embedding_dim=dim, indexed_at=utcnow()))

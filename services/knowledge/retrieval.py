@@ -1,30 +1,43 @@
-"""Hybrid retrieval: FAISS vectors fused with full-text matches by reciprocal rank,
-filtered by the assistant's knowledge scope on both sides.
+"""Hybrid retrieval: FAISS vectors and language-aware full text, fused, scored once.
 
-Ordering is by reciprocal-rank fusion (k=60); each hit's `score` is its cosine similarity
-to the query (0..1), which the answer engine uses as its relevance threshold. For Q&A
-pairs the score is the best of the pair and its question alone, so a near-exact question
-match scores near 1.
+Candidates come from both sides (the organization's embedding model, and the lexical
+index in every language its knowledge is written in), filtered by the assistant's scope
+on both. Each candidate is scored by services.knowledge.scoring — reciprocal-rank fusion
+plus the absolute cosine and the share of the question's words it contains — and that
+one `score` orders the results, gates the answer engine and is shown as the citation
+score. The trace fields (`vector_score`, `lexical_score`, `coverage`, `rank_score`) say
+why a passage ranked where it did.
+
+For Q&A pairs the cosine is the best of the pair and its question alone, so a paraphrase
+of the question (in any language) scores like the question itself.
 """
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from flask import current_app
+from sqlalchemy import select, text
 
 from extensions import db
 from models.assistants import Assistant
 from models.knowledge import KnowledgeChunk, KnowledgeSource
 from models.orgs import Organization
 from services.knowledge import lexical
-from services.knowledge.embedder import encode_query
+from services.knowledge.embedder import canonical_name, encode_query, get_embedder
+from services.knowledge.language import analyze, content_terms, detect
 from services.knowledge.scope import Scope, scope_of
-from services.knowledge.vectors import embedder_for_app, vector_store
+from services.knowledge.scoring import calibration_for, final_score, rrf
+from services.knowledge.vectors import default_model, org_model, store_for
 
-RRF_K = 60
 MAX_TOP_K = 50
+QUERY_MIN_CONFIDENCE = 0.5
+_LANG_TTL = 30.0
+_lang_cache: dict[str, tuple[float, list[str]]] = {}
+_lang_lock = threading.Lock()
 
 
 @dataclass
@@ -39,65 +52,134 @@ class Hit:
     question: str | None = None
     answer: str | None = None
     rank_score: float = 0.0
+    vector_score: float | None = None
+    lexical_score: float | None = None
+    coverage: float = 0.0
+    language: str | None = None
+    model: str | None = None  # the embedding model that scored it
+    same_question: bool = False  # Q&A: the pair's question is this question
 
 
 def search(org: Organization | str, query: str, *, assistant: Assistant | None = None,
            top_k: int = 5) -> list[Hit]:
     """The retrieval the assistants use, scoped to `assistant`'s knowledge when given."""
-    from flask import current_app
-
-    org_id = org if isinstance(org, str) else org.id
+    organization = org if isinstance(org, Organization) else db.session.get(Organization, org)
+    if organization is None:
+        return []
     query = (query or "").strip()
     top_k = max(1, min(int(top_k), MAX_TOP_K))
     scope = scope_of(assistant)
     if not query or scope.empty:
         return []
-    model_name = current_app.config["EMBEDDING_MODEL"]
-    qvec = encode_query(query, model_name)
+    model = org_model(organization)
+    qvec = encode_query(query, model)
     candidates = max(top_k * 4, 20)
     clause, params = scope.sql()
+    languages = query_languages(organization, query)
 
-    vec_ranked = _vector_candidates(org_id, qvec, candidates, scope, clause, params)
-    lex_ranked = lexical.search(org_id, query, source_clause=clause, params=params,
-                                limit=candidates)
-
+    vec_ranked = _vector_candidates(organization.id, model, qvec, candidates, scope, clause,
+                                    params)
+    lex_ranked = lexical.search(organization.id, query, languages=languages,
+                                source_clause=clause, params=params, limit=candidates)
     fused: dict[str, float] = {}
     cosine: dict[str, float] = {}
+    lexical_raw: dict[str, float] = {}
     for rank, (chunk_id, score) in enumerate(vec_ranked):
-        fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank + 1)
+        fused[chunk_id] = fused.get(chunk_id, 0.0) + rrf(rank)
         cosine[chunk_id] = score
-    for rank, (chunk_id, _) in enumerate(lex_ranked):
-        fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank + 1)
+    for rank, (chunk_id, score) in enumerate(lex_ranked):
+        fused[chunk_id] = fused.get(chunk_id, 0.0) + rrf(rank)
+        lexical_raw[chunk_id] = score
     if not fused:
         return []
-    # Equal fused ranks (first on one list, second on the other) go to the semantically
-    # closer chunk: full-text ranking differs by backend (BM25 vs ts_rank_cd), meaning less so.
-    best = sorted(fused, key=lambda c: (-fused[c], -cosine.get(c, 0.0), c))[: top_k * 2]
-    rows = _load(org_id, best, scope)
-    ordered = [rows[c] for c in best if c in rows][:top_k]
-    missing = [r for r in ordered if r[0].id not in cosine]
-    if missing:
-        vecs = embedder_for_app().encode([r[0].text for r in missing])
-        for (chunk, _), vec in zip(missing, vecs, strict=True):
-            cosine[chunk.id] = float(np.dot(vec, qvec))
-    qa_scores = _question_scores(ordered, qvec)
+    rows = _load(organization.id, list(fused), scope)
+    missing = [c.vector_id for c, _ in rows.values() if c.id not in cosine]
+    if missing:  # found by the lexical side only: its stored vector, never a re-embed
+        stored = store_for(model).vectors(organization.id, missing)
+        for chunk, _ in rows.values():
+            if chunk.id not in cosine and chunk.vector_id in stored:
+                cosine[chunk.id] = float(np.dot(stored[chunk.vector_id], qvec))
+    question_cos = _question_scores(list(rows.values()), model, qvec)
+    from_vectors = {chunk_id for chunk_id, _ in vec_ranked}
+    calibration = calibration_for(model)
     hits = []
-    for chunk, source in ordered:
-        score = max(cosine.get(chunk.id, 0.0), qa_scores.get(chunk.id, 0.0))
+    for chunk_id, (chunk, source) in rows.items():
+        cos = max(cosine.get(chunk_id, 0.0), question_cos.get(chunk_id, -1.0))
+        coverage = _coverage(query, chunk.text, chunk.language)
+        score = final_score(cosine=cos, coverage=coverage, fused=fused[chunk_id],
+                            lexical_only=chunk_id not in from_vectors,
+                            calibration=calibration)
         hits.append(Hit(
             source_id=source.id, kind=source.kind, title=source.title, chunk_id=chunk.id,
-            text=chunk.text, score=round(min(1.0, max(0.0, score)), 4),
-            provenance=chunk.provenance or {},
+            text=chunk.text, score=round(score, 4), provenance=chunk.provenance or {},
             question=source.question if source.kind == "qa" else None,
             answer=source.answer if source.kind == "qa" else None,
-            rank_score=round(fused[chunk.id], 6)))
-    return hits
+            rank_score=round(fused[chunk_id], 6), vector_score=round(cos, 4),
+            lexical_score=(round(lexical_raw[chunk_id], 4) if chunk_id in lexical_raw
+                           else None),
+            coverage=round(coverage, 4), language=chunk.language, model=model,
+            same_question=question_cos.get(chunk_id, -1.0) >= calibration.same_question))
+    hits.sort(key=lambda h: (-h.score, -h.rank_score, h.chunk_id))
+    return hits[:top_k]
 
 
-def _vector_candidates(org_id: str, qvec: np.ndarray, k: int, scope: Scope, clause: str,
-                       params: dict[str, Any]) -> list[tuple[str, float]]:
+def sentence_similarity(question: str, sentences: list[str], model: str | None) -> list[float]:
+    """Each sentence's closeness to the question under `model` (default: the configured
+    one), rescaled by the model's calibration so 0 ≈ unrelated and 1 ≈ a paraphrase."""
+    if not sentences:
+        return []
+    name = model or default_model()
+    qvec = encode_query(question, name)
+    vectors = get_embedder(name).encode(sentences)
+    c = calibration_for(canonical_name(name))
+    span = max(1e-6, c.sentence_ceiling - c.sentence_floor)
+    return [float((v @ qvec - c.sentence_floor) / span) for v in vectors]
+
+
+def query_languages(org: Organization, query: str) -> list[str]:
+    """The languages a question is analyzed in: its own (when the detector is sure) and
+    those of the organization's knowledge, else the organization's declared ones."""
+    detected = detect(query, min_confidence=QUERY_MIN_CONFIDENCE)
+    known = knowledge_languages(org.id) or list(
+        org.languages or current_app.config["DEFAULT_ORG_LANGUAGES"])
+    return list(dict.fromkeys([*([detected] if detected else []), *known]))[:6]
+
+
+def knowledge_languages(org_id: str) -> list[str]:
+    """Distinct languages of the organization's sources, cached for a few seconds."""
+    now = time.monotonic()
+    with _lang_lock:
+        cached = _lang_cache.get(org_id)
+    if cached is not None and now - cached[0] < _LANG_TTL:
+        return cached[1]
+    rows = db.session.execute(text(
+        "SELECT language, COUNT(*) AS n FROM knowledge_sources WHERE org_id = :o "
+        "AND language IS NOT NULL GROUP BY language ORDER BY n DESC"), {"o": org_id}).all()
+    langs = [r[0] for r in rows if r[0] != "und"]
+    with _lang_lock:
+        _lang_cache[org_id] = (now, langs)
+    return langs
+
+
+def forget_languages(org_id: str) -> None:
+    """Called after ingestion so this process sees a new language at once."""
+    with _lang_lock:
+        _lang_cache.pop(org_id, None)
+
+
+def _coverage(query: str, passage: str, language: str | None) -> float:
+    """Share of the question's content words present in the passage (stemmed)."""
+    terms = content_terms(query, language)
+    if not terms:
+        return 0.0
+    present = set(analyze(passage, language))
+    return len(terms & present) / len(terms)
+
+
+def _vector_candidates(org_id: str, model: str, qvec: np.ndarray, k: int, scope: Scope,
+                       clause: str, params: dict[str, Any]) -> list[tuple[str, float]]:
     """(chunk_id, cosine) for the best vectors whose chunk row exists inside the scope."""
-    store = vector_store()
+    store = store_for(model)
     allowed: set[int] | None = None
     if scope.mode == "linked":
         allowed = _allowed_vector_ids(org_id, clause, params)
@@ -119,8 +201,6 @@ def _vector_candidates(org_id: str, qvec: np.ndarray, k: int, scope: Scope, clau
 
 
 def _allowed_vector_ids(org_id: str, clause: str, params: dict[str, Any]) -> set[int]:
-    from sqlalchemy import text
-
     rows = db.session.execute(text(
         "SELECT c.vector_id FROM knowledge_chunks c JOIN knowledge_sources s "
         f"ON s.id = c.source_id WHERE c.org_id = :org_id AND {clause}"),  # noqa: S608
@@ -150,9 +230,8 @@ def _load(org_id: str, chunk_ids: list[str], scope: Scope) -> dict[str, tuple]:
     return {c.id: (c, s) for c, s in rows if scope.allows(s.id)}
 
 
-def _question_scores(ordered: list[tuple], qvec: np.ndarray) -> dict[str, float]:
-    qa = [(c, s) for c, s in ordered if s.kind == "qa" and s.question]
-    if not qa:
-        return {}
-    vecs = embedder_for_app().encode([s.question for _, s in qa])
-    return {c.id: float(np.dot(v, qvec)) for (c, _), v in zip(qa, vecs, strict=True)}
+def _question_scores(rows: list[tuple], model: str, qvec: np.ndarray) -> dict[str, float]:
+    """Cosine of the question to each Q&A pair's own question, embedded as a question
+    (symmetric matching) and cached per process like every query vector."""
+    return {chunk.id: float(np.dot(encode_query(source.question, model), qvec))
+            for chunk, source in rows if source.kind == "qa" and source.question}

@@ -24,7 +24,8 @@ from models.types import utcnow
 from services.knowledge import lexical, storage
 from services.knowledge.sniff import detect_kind
 from services.knowledge.url_guard import check_url
-from services.knowledge.vectors import vector_store
+from services.knowledge.embedder import canonical_name, known_models
+from services.knowledge.vectors import stores_holding
 from services.pagination import Page, paginate
 
 INGEST_JOB = "ingest_source"
@@ -218,13 +219,26 @@ def refresh_url(org: Organization, source_id: str) -> tuple[KnowledgeSource, Job
     return source, job
 
 
-def queue_reembed(org: Organization, source_ids: list[str] | None) -> Job:
-    """Queue re-embedding of these sources (every source when None or empty), e.g. after
-    an embedding-model change. Checked first so an unknown or foreign id is a 404 and
-    nothing is queued; shared by the API and the console."""
+def queue_reembed(org: Organization, source_ids: list[str] | None,
+                  model: str | None = None) -> Job:
+    """Queue re-embedding of these sources (every source when None or empty), or moving
+    the whole organization to another embedding `model` (built beside the serving index,
+    switched when complete). Checked first so an unknown or foreign id, or an unknown
+    model, is refused and nothing is queued; shared by the API, the console and the CLI."""
+    if model is not None:
+        if model not in known_models():
+            raise ValidationFailed({"model": [
+                f"Unknown embedding model; choose one of: {', '.join(known_models())}."]})
+        if source_ids:
+            raise ValidationFailed({"model": [
+                "A model change re-embeds every source; do not name source_ids."]})
+        model = canonical_name(model)
     for source_id in source_ids or []:
         get_source(org, source_id)
-    return enqueue(org.id, REEMBED_JOB, target_id=None, params={"source_ids": source_ids})
+    params: dict[str, Any] = {"source_ids": source_ids}
+    if model is not None:
+        params["model"] = model
+    return enqueue(org.id, REEMBED_JOB, target_id=None, params=params)
 
 
 # ------------------------------------------------------------------------------ reads
@@ -274,7 +288,8 @@ def delete_source(org: Organization, source_id: str, *, kind: str | None = None)
     _drop_from_scopes(org, source.id)
     db.session.commit()
     if vector_ids:
-        vector_store().remove(org.id, vector_ids)
+        for store in stores_holding(org.id):
+            store.remove(org.id, vector_ids)
     if storage_key and not db.session.execute(
             select(func.count()).select_from(KnowledgeSource)
             .where(KnowledgeSource.storage_key == storage_key)).scalar_one():

@@ -142,6 +142,23 @@ class VectorIndexStore:
         allowed_set = set(allowed.tolist())
         return [(i, s) for i, s in _pairs(scores[0], labels[0]) if i in allowed_set]
 
+    def vectors(self, org_id: int | str, ids: list[int]) -> dict[int, np.ndarray]:
+        """The stored (normalized) vectors of `ids` that exist: scoring a lexical-only
+        candidate must not re-embed its text."""
+        snapshot = self._snapshot(org_id)
+        if snapshot is None or not ids:
+            return {}
+        self._ensure_lookup(org_id, snapshot)
+        wanted = np.asarray(ids, dtype=np.int64)
+        pos = np.clip(np.searchsorted(snapshot.sorted_ids, wanted), 0,
+                      max(0, len(snapshot.sorted_ids) - 1))
+        if len(snapshot.sorted_ids) == 0:
+            return {}
+        found = snapshot.sorted_ids[pos] == wanted
+        return {int(wanted[i]): np.asarray(snapshot.vectors[snapshot.order[pos[i]]],
+                                           dtype=np.float32)
+                for i in np.flatnonzero(found)}
+
     def count(self, org_id: int | str) -> int:
         snapshot = self._snapshot(org_id)
         return 0 if snapshot is None else int(snapshot.index.ntotal)
@@ -246,15 +263,7 @@ class VectorIndexStore:
     def _exact_filtered(
         self, org_id: int | str, snapshot: _Snapshot, query: np.ndarray, allowed: np.ndarray, k: int
     ) -> list[tuple[int, float]]:
-        if snapshot.ids is None or snapshot.vectors is None:
-            directory = self._org_dir(org_id)
-            snapshot.ids = np.load(directory / f"ids.v{snapshot.version}.npy")
-            snapshot.vectors = np.load(
-                directory / f"vectors.v{snapshot.version}.npy", mmap_mode="r"
-            )
-        if snapshot.order is None:  # sorted view, built once per version: O(m log n) lookups
-            snapshot.order = np.argsort(snapshot.ids, kind="stable")
-            snapshot.sorted_ids = snapshot.ids[snapshot.order]
+        self._ensure_lookup(org_id, snapshot)
         pos = np.clip(np.searchsorted(snapshot.sorted_ids, allowed), 0,
                       len(snapshot.sorted_ids) - 1)
         found = snapshot.sorted_ids[pos] == allowed
@@ -264,6 +273,17 @@ class VectorIndexStore:
         scores = np.asarray(snapshot.vectors[rows] @ query, dtype=np.float32)
         order = np.argsort(-scores, kind="stable")[:k]
         return [(int(snapshot.ids[rows[i]]), float(scores[i])) for i in order]
+
+    def _ensure_lookup(self, org_id: int | str, snapshot: _Snapshot) -> None:
+        if snapshot.ids is None or snapshot.vectors is None:
+            directory = self._org_dir(org_id)
+            snapshot.ids = np.load(directory / f"ids.v{snapshot.version}.npy")
+            snapshot.vectors = np.load(
+                directory / f"vectors.v{snapshot.version}.npy", mmap_mode="r"
+            )
+        if snapshot.order is None:  # sorted view, built once per version: O(m log n) lookups
+            snapshot.order = np.argsort(snapshot.ids, kind="stable")
+            snapshot.sorted_ids = snapshot.ids[snapshot.order]
 
     def _collect_garbage(self, directory: Path, newest: int) -> None:
         oldest_kept = newest - self.keep_versions + 1

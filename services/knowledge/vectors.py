@@ -1,21 +1,71 @@
-"""The process-wide FAISS store and embedder, configured from the app."""
+"""The process-wide FAISS stores (one per embedding model) and the models behind them.
+
+Each model has its own directory of per-organization indexes, so vectors of two models
+can never meet in one search: an organization is served by exactly one model at a time
+(`Organization.embedding_model`), and a model change builds the new index beside the old
+one before switching (services.knowledge.pipeline.reembed). all-MiniLM-L6-v2 keeps the
+directory it always had (INDEX_DIR itself); every other model lives in INDEX_DIR/<model>.
+"""
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 from flask import current_app
 
-from services.knowledge.embedder import Embedder, get_embedder
+from models.orgs import Organization
+from services.knowledge.embedder import MINILM, Embedder, canonical_name, get_embedder
 from services.knowledge.vector_index import VectorIndexStore
 
+_SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
 
-def vector_store() -> VectorIndexStore:
+
+def default_model() -> str:
+    return canonical_name(current_app.config["EMBEDDING_MODEL"])
+
+
+def org_model(org: Organization) -> str:
+    """The model serving `org` now: its recorded one, else the configured default."""
+    return canonical_name(org.embedding_model) if org.embedding_model else default_model()
+
+
+def store_for(model: str | None = None) -> VectorIndexStore:
+    """The store of `model` (default: the configured model), created once per process."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    store = app.extensions.get("companin_vectors")
+    name = canonical_name(model) if model else default_model()
+    stores: dict[str, VectorIndexStore] = app.extensions.setdefault("companin_vectors", {})
+    store = stores.get(name)
     if store is None:
-        embedder = embedder_for_app()
-        store = app.extensions["companin_vectors"] = VectorIndexStore(
-            app.config["INDEX_DIR"], dim=embedder_dim(embedder),
+        embedder = get_embedder(name)
+        store = stores[name] = VectorIndexStore(
+            _directory(name), dim=embedder_dim(embedder),
             hnsw_threshold=app.config["HNSW_THRESHOLD"])
     return store
+
+
+def vector_store(model: str | None = None) -> VectorIndexStore:
+    """Alias of `store_for`, kept for callers that think of 'the' store."""
+    return store_for(model)
+
+
+def org_store(org: Organization) -> VectorIndexStore:
+    return store_for(org_model(org))
+
+
+def stores_holding(org_id: str) -> list[VectorIndexStore]:
+    """Every model's store with an index for `org_id` (deletes must reach them all, a
+    re-embed in progress included)."""
+    root = Path(current_app.config["INDEX_DIR"])
+    names = {MINILM} | {p.name for p in root.iterdir() if p.is_dir()} if root.exists() else set()
+    result = []
+    for name in sorted(names):
+        try:
+            store = store_for(name)
+        except ValueError:  # a directory that is not a model (org_… of the legacy layout)
+            continue
+        if store.version(org_id) > 0:
+            result.append(store)
+    return result
 
 
 def embedder_for_app() -> Embedder:
@@ -24,3 +74,8 @@ def embedder_for_app() -> Embedder:
 
 def embedder_dim(embedder: Embedder) -> int:
     return int(getattr(embedder, "dim", 384))
+
+
+def _directory(name: str) -> Path:
+    root = Path(current_app.config["INDEX_DIR"])
+    return root if name == MINILM else root / _SLUG.sub("_", name)

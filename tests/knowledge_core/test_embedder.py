@@ -1,12 +1,15 @@
-"""The real bundled MiniLM model, loaded offline."""
+"""The real bundled models, loaded offline: multilingual-e5-small (default) and
+all-MiniLM-L6-v2 (English, still selectable)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from services.knowledge.embedder import (
+    E5Embedder,
     Embedder,
     MiniLMEmbedder,
+    canonical_name,
     encode_query,
     get_embedder,
     normalize,
@@ -38,10 +41,34 @@ def test_paraphrase_ranks_above_unrelated_sentence(embedder):
 
 
 def test_registry_returns_one_instance_and_knows_aliases(embedder):
-    assert get_embedder("all-MiniLM-L6-v2") is embedder
+    assert isinstance(embedder, E5Embedder)
+    assert get_embedder("multilingual-e5-small") is embedder
+    assert isinstance(get_embedder("intfloat/multilingual-e5-small"), E5Embedder)
     assert isinstance(get_embedder("sentence-transformers/all-MiniLM-L6-v2"), MiniLMEmbedder)
+    assert canonical_name("intfloat/multilingual-e5-small") == "multilingual-e5-small"
     with pytest.raises(ValueError):
         get_embedder("no-such-model")
+
+
+def test_multilingual_model_matches_across_languages(embedder):
+    """English and Italian questions find the Italian passage that answers them."""
+    passages = embedder.encode([
+        "Il bollitore Casa Bella ha una garanzia di due anni dalla data di acquisto.",
+        "Le spedizioni in Sardegna arrivano in cinque giorni lavorativi.",
+    ])
+    for question, right in (("How long is the kettle warranty?", 0),
+                            ("Quanto dura la garanzia del bollitore?", 0),
+                            ("How long does delivery to Sardinia take?", 1)):
+        scores = passages @ embedder.encode_queries([question])[0]
+        assert scores[right] > scores[1 - right]
+
+
+def test_english_model_stays_selectable():
+    minilm = get_embedder("all-MiniLM-L6-v2")
+    vectors = minilm.encode(["How do I reset my password?"])
+    assert vectors.shape == (1, 384)
+    assert np.allclose(minilm.encode_queries(["How do I reset my password?"]), vectors,
+                       atol=1e-5)
 
 
 def test_encode_query_is_cached_and_read_only(embedder):
@@ -50,7 +77,9 @@ def test_encode_query_is_cached_and_read_only(embedder):
     assert first is second
     assert first.shape == (384,)
     assert not first.flags.writeable
-    assert np.allclose(first, embedder.encode(["where is my order?"])[0], atol=1e-5)
+    assert np.allclose(first, embedder.encode_queries(["where is my order?"])[0], atol=1e-5)
+    # E5 embeds a question differently from the same words as a passage.
+    assert not np.allclose(first, embedder.encode(["where is my order?"])[0], atol=1e-3)
 
 
 class _HashEmbedder:

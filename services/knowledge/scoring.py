@@ -1,0 +1,69 @@
+"""One relevance score for a retrieved passage: ordering, the answer gate and citations.
+
+Reciprocal-rank fusion says how the two retrievers *rank* a passage, but not whether the
+passage is about the question at all: the best of an unrelated library still comes first.
+So the final score combines fusion with two absolute signals — the cosine of question and
+passage under the organization's embedding model, and the share of the question's content
+words (stemmed, in the passage's language) that the passage contains — in a logistic model
+whose output reads as a probability that the passage answers the question.
+
+The coefficients are fitted per embedding model on the quality benchmark (bench.quality
+--calibrate; SQuAD-it questions, candidates labelled by whether they are the question's
+own paragraph) and recorded in bench/RESULTS.md. `GATE` is the score a passage must reach
+to be quoted or to make a reply `grounded`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+RRF_K = 60
+RRF_MAX = 2.0 / (RRF_K + 1)  # first on both lists
+GATE = 0.5
+
+
+@dataclass(frozen=True)
+class Calibration:
+    bias: float
+    cosine: float
+    cosine_center: float
+    coverage: float
+    fusion: float
+    lexical_only: float = 0.0  # found by the lexical side alone
+    same_question: float = 0.92  # Q&A: cosine at which two questions are the same one
+    sentence_floor: float = 0.75  # sentence cosine of an unrelated sentence ...
+    sentence_ceiling: float = 0.90  # ... and of a paraphrase (answer engine rescaling)
+
+
+# Fitted by `python -m bench.quality --calibrate` (see bench/RESULTS.md).
+CALIBRATIONS: dict[str, Calibration] = {
+    "multilingual-e5-small": Calibration(bias=-2.0, cosine=30.0, cosine_center=0.80,
+                                         coverage=3.0, fusion=2.0),
+    "all-MiniLM-L6-v2": Calibration(bias=-2.0, cosine=9.0, cosine_center=0.35,
+                                    coverage=3.0, fusion=2.0, same_question=0.85,
+                                    sentence_floor=0.1, sentence_ceiling=0.7),
+}
+_GENERIC = CALIBRATIONS["all-MiniLM-L6-v2"]
+
+
+def calibration_for(model: str) -> Calibration:
+    return CALIBRATIONS.get(model, _GENERIC)
+
+
+def rrf(rank: int) -> float:
+    """Contribution of a 0-based rank on one list."""
+    return 1.0 / (RRF_K + rank + 1)
+
+
+def final_score(*, cosine: float, coverage: float, fused: float, lexical_only: bool,
+                calibration: Calibration) -> float:
+    """P(passage answers the question), 0..1."""
+    c = calibration
+    z = (c.bias + c.cosine * (cosine - c.cosine_center) + c.coverage * coverage
+         + c.fusion * (fused / RRF_MAX) + (c.lexical_only if lexical_only else 0.0))
+    return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
+
+
+def features(cosine: float, coverage: float, fused: float, lexical_only: bool) -> list[float]:
+    """The regressors in the order `--calibrate` fits them (bias first)."""
+    return [1.0, cosine, coverage, fused / RRF_MAX, 1.0 if lexical_only else 0.0]
