@@ -31,6 +31,9 @@ class ExtractLimits:
     max_image_pixels: int = 40_000_000
     max_text_chars: int = 5_000_000
     ocr_timeout_seconds: int = 120
+    # Languages images are read in: the organization's ISO 639-1 codes (BCP 47 tags and
+    # Tesseract pack names work too); packs that are not installed are skipped.
+    ocr_languages: tuple[str, ...] = ("en",)
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 A tiny PNG can declare 20,000×20,000 pixels and expand to gigabytes, so the header is
 checked against our cap (and Pillow's decompression-bomb guard) before `load()`.
+Tesseract reads with the packs for `limits.ocr_languages` (see `ocr_languages`); the
+packs used are recorded in the metadata as "ocr_languages".
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import warnings
 from typing import Any
 
 from .base import Extracted, ExtractLimits, TextUnit, clean_text, unreadable
+from .ocr_languages import tesseract_languages
 
 
 def extract_image(data: bytes, limits: ExtractLimits) -> Extracted:
@@ -40,10 +43,12 @@ def extract_image(data: bytes, limits: ExtractLimits) -> Extracted:
                 raise _too_large(limits, width, height) from None
             except (OSError, ValueError, SyntaxError, EOFError):
                 raise unreadable("The image is damaged and cannot be decoded.") from None
-    text = clean_text(_ocr(prepared, limits)).strip()
+    lang = tesseract_languages(limits.ocr_languages)
+    text = clean_text(_ocr(prepared, limits, lang)).strip()
     if not any(ch.isalnum() for ch in text):
         raise unreadable("No text could be recognised in the image.")
     metadata["ocr_chars"] = len(text)
+    metadata["ocr_languages"] = lang or "default"
     return Extracted([TextUnit(text, {"ocr": True})], metadata)
 
 
@@ -61,11 +66,13 @@ def _prepare(image: Any) -> Any:
     return image.copy()
 
 
-def _ocr(image: Any, limits: ExtractLimits) -> str:
+def _ocr(image: Any, limits: ExtractLimits, lang: str | None) -> str:
     import pytesseract
 
     try:
-        return pytesseract.image_to_string(image, timeout=limits.ocr_timeout_seconds)
+        return pytesseract.image_to_string(
+            image, lang=lang, timeout=limits.ocr_timeout_seconds
+        )
     except RuntimeError:  # pytesseract signals its timeout this way
         raise unreadable("Reading text from the image took too long.") from None
     except pytesseract.TesseractNotFoundError:
