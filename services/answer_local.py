@@ -13,7 +13,6 @@ writes a sentence of its own beyond the honest "I don't know":
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 from services.answer_texts import no_answer_text as _no_answer_text
 from services.knowledge.language import content_terms, detect, primary, words
 from services.knowledge.scoring import GATE
+from services.knowledge.sentences import split_sentences as _split
 from services.prompting import AssistantProfile
 
 LOCAL_MODEL = "local-extractive"
@@ -29,11 +29,6 @@ MAX_PASSAGES = 3  # gated passages whose sentences compete
 TARGET_CHARS = 350  # a focused reply: add a second sentence only while under this
 SECOND_SENTENCE_RATIO = 0.85  # ... and only when it scores nearly as well as the best
 SENTENCE_GATE = 0.25  # a quoted sentence must relate to the question at least this much
-_ABBREVIATIONS = frozenset(
-    "sig sigg sig.ra dott dott.ssa ing avv prof geom rag arch spett ecc es pag art cap tel "
-    "fig vol n nr no mr mrs ms dr st jr sr vs etc e.g i.e approx dept inc ltd co corp "
-    "ca cfr p.es s.p.a s.r.l".split())
-_BREAK = re.compile(r"(?<=[.!?…])[\"'”’»)\]]*\s+|\n+")
 
 
 @dataclass
@@ -125,24 +120,8 @@ def _passage_text(hit: Any) -> str:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Whole sentences: breaks after . ! ? … (and line breaks), except after common
-    abbreviations, initials and decimal points."""
-    pieces = [p for p in _BREAK.split(text or "") if p and p.strip()]
-    sentences: list[str] = []
-    for piece in pieces:
-        piece = " ".join(piece.split())
-        if sentences and _continues(sentences[-1], piece):
-            sentences[-1] = f"{sentences[-1]} {piece}"
-        else:
-            sentences.append(piece)
-    return [s for s in sentences if len(s) > 1]
-
-
-def _continues(previous: str, piece: str) -> bool:
-    last = previous.rsplit(" ", 1)[-1].rstrip(".").lower()
-    if previous.endswith(".") and (last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha())):
-        return True
-    return bool(piece) and piece[0].islower() and previous.endswith(".") and len(last) <= 3
+    """Whole sentences, white space folded (quoted on one line)."""
+    return [" ".join(p.split()) for p in _split(text) if len(p.strip()) > 1]
 
 
 def _choose_sentences(question: str, passages: list[Any]) -> list[_Sentence]:

@@ -14,6 +14,7 @@ models use one for both. Models load lazily, once per process, behind a lock.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable
 from functools import lru_cache
@@ -27,6 +28,13 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 MULTILINGUAL_E5 = "multilingual-e5-small"
 MINILM = "all-MiniLM-L6-v2"
 DEFAULT_EMBEDDER = MULTILINGUAL_E5
+_LONG_WORD = re.compile(r"\S{64,}")
+
+
+def _shorten(match: re.Match[str]) -> str:
+    """A 'word' of 64+ characters (a hash, a URL, a run of one letter) keeps its first 64:
+    the tokenizer's time grows with the square of a word's length."""
+    return match.group(0)[:64]
 
 
 @runtime_checkable
@@ -52,8 +60,11 @@ class E5Embedder:
 
     name = MULTILINGUAL_E5
     dim = 384
-    # Long inputs are windowed by the engine; one call stays bounded in memory.
     _MAX_BATCH = 64
+    # The engine windows long inputs and averages them, and its tokenizer is slow on
+    # pathological "words" (a 10 MB cell of one letter); chunks are ~120 words, so the
+    # first 2,000 characters (~512 tokens, the model's window) are what it can use.
+    MAX_CHARS = 2000
 
     def __init__(self) -> None:
         self._model = None
@@ -77,7 +88,8 @@ class E5Embedder:
         model = self._load()
         parts = []
         for start in range(0, len(texts), self._MAX_BATCH):
-            batch = [t if t.strip() else "." for t in texts[start:start + self._MAX_BATCH]]
+            batch = [_LONG_WORD.sub(_shorten, t[:self.MAX_CHARS]) if t.strip() else "."
+                     for t in texts[start:start + self._MAX_BATCH]]
             with self._lock:
                 parts.append(np.array(model.encode(batch, is_query), dtype=np.float32,
                                       copy=True).reshape(len(batch), self.dim))

@@ -180,7 +180,9 @@ def _extract(org: Organization, source: KnowledgeSource) -> Extraction:
     cfg = current_app.config
     if source.kind == "file":
         data = storage.get(source.storage_key)
-        extracted = extract(data, source.file_type, ExtractLimits())
+        languages = org.languages or cfg["DEFAULT_ORG_LANGUAGES"]
+        extracted = extract(data, source.file_type,
+                            ExtractLimits(ocr_languages=tuple(languages)))
         return Extraction(extracted.units, storage.sha256_hex(data), extracted.metadata)
     if source.kind == "qa":
         text = f"Q: {source.question}\nA: {source.answer}"
@@ -208,12 +210,13 @@ def _enrich(org: Organization, source: KnowledgeSource, text: str,
     if source.kind == "qa":
         # The pair is its own summary; keywords from the question and answer.
         return Enrichment(summary=source.answer[:600],
-                          keywords=keywords_local(f"{source.question}. {source.answer}", top=8),
+                          keywords=keywords_local(f"{source.question}. {source.answer}", top=8,
+                                                  language=language),
                           engine="local", model="local")
     cfg = current_app.config
     model = (org.task_models or {}).get("summarize") or cfg["DEFAULT_SUMMARIZE_MODEL"]
     return enrich(text[:ENRICH_CHARS], anthropic_api_key=cfg["ANTHROPIC_API_KEY"], model=model,
-                  base_url=cfg["ANTHROPIC_BASE_URL"])
+                  base_url=cfg["ANTHROPIC_BASE_URL"], language=language)
 
 
 def new_vector_ids(n: int) -> np.ndarray:

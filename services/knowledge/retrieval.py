@@ -56,6 +56,7 @@ class Hit:
     lexical_score: float | None = None
     coverage: float = 0.0
     language: str | None = None
+    lexical_only: bool = False  # found by the full-text side alone
     model: str | None = None  # the embedding model that scored it
     same_question: bool = False  # Q&A: the pair's question is this question
 
@@ -118,6 +119,7 @@ def search(org: Organization | str, query: str, *, assistant: Assistant | None =
             lexical_score=(round(lexical_raw[chunk_id], 4) if chunk_id in lexical_raw
                            else None),
             coverage=round(coverage, 4), language=chunk.language, model=model,
+            lexical_only=chunk_id not in from_vectors,
             same_question=question_cos.get(chunk_id, -1.0) >= calibration.same_question))
     hits.sort(key=lambda h: (-h.score, -h.rank_score, h.chunk_id))
     return hits[:top_k]

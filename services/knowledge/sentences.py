@@ -36,12 +36,35 @@ MIN_NEAR_WORDS = 6
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences and heading-like lines, stripped, in order (inner line breaks kept)."""
+    """Sentences and heading-like lines, stripped, in order (inner line breaks kept). A
+    full stop after a common abbreviation ("Sig.", "ecc.", "e.g.") or an initial does not
+    end a sentence."""
     sentences: list[str] = []
     for part in _SENTENCE.split(text or ""):
         if part and part.strip():
-            sentences.extend(s.strip() for s in _split_headings(part) if s.strip())
+            for piece in (s.strip() for s in _split_headings(part)):
+                if not piece:
+                    continue
+                if sentences and _continues(sentences[-1], piece):
+                    sentences[-1] = f"{sentences[-1]} {piece}"
+                else:
+                    sentences.append(piece)
     return sentences
+
+
+_ABBREVIATIONS = frozenset(
+    "sig sigg dott ing avv prof geom rag arch spett ecc es pag art cap tel fig vol n nr "
+    "no mr mrs ms dr st jr sr vs etc e.g i.e approx dept inc ltd co corp ca cfr p.es "
+    "s.p.a s.r.l".split())
+
+
+def _continues(previous: str, piece: str) -> bool:
+    if not previous.endswith(".") or "\n" in previous[-2:]:
+        return False
+    last = previous.rsplit(None, 1)[-1].rstrip(".").lower()
+    if last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha()):
+        return True
+    return piece[:1].islower() and len(last) <= 3
 
 
 def _split_headings(part: str) -> list[str]:
