@@ -29,6 +29,14 @@ def _float(name: str, default: float) -> float:
     return float(raw) if raw not in (None, "") else default
 
 
+def _choice(name: str, allowed: tuple[str, ...]) -> str:
+    """The first choice is the default; anything else stops start-up with a clear error."""
+    raw = (os.environ.get(name) or allowed[0]).strip().lower()
+    if raw not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)} (got {raw!r}).")
+    return raw
+
+
 def normalize_database_url(url: str) -> str:
     """Route plain postgres URLs to psycopg 3, the driver we ship."""
     for prefix in ("postgres://", "postgresql://"):
@@ -94,6 +102,14 @@ class Config:
         self.DEFAULT_SUMMARIZE_MODEL = os.environ.get(
             "DEFAULT_SUMMARIZE_MODEL", "claude-haiku-4-5"
         )
+        # Answers from the model: one time budget per answer (retries and continuations
+        # included), what a model error does ("fallback": the local engine answers and the
+        # reply records why; "fail": 502 llm_error), and how a reply cut by max_tokens is
+        # continued (up to LLM_MAX_CONTINUATIONS more calls, then stored as truncated).
+        self.ANTHROPIC_TIMEOUT_SECONDS = _float("ANTHROPIC_TIMEOUT_SECONDS", 60.0)
+        self.LLM_FAILURE_MODE = _choice("LLM_FAILURE_MODE", ("fallback", "fail"))
+        self.LLM_MAX_TOKENS = _int("LLM_MAX_TOKENS", 1024)
+        self.LLM_MAX_CONTINUATIONS = _int("LLM_MAX_CONTINUATIONS", 2)
         # multilingual-e5-small (default) or all-MiniLM-L6-v2 (English only); see README.
         self.EMBEDDING_MODEL = os.environ.get("EMBEDDING_MODEL", "multilingual-e5-small")
         self.DEFAULT_ORG_LANGUAGES = [

@@ -24,8 +24,10 @@ from api.schemas.conversations import (
     MessageExchange,
     MessageOut,
     MessagePage,
+    MessageQuery,
 )
 from api.schemas.common import ListQuery
+from api.streaming import SSE_DOC, SSE_MIMETYPE, sse_response, wants_stream
 from models.types import isoformat
 from services import conversations as svc
 from services import feedback as feedback_svc
@@ -87,12 +89,25 @@ def get(conversation_id: str) -> ConversationOut:
 
 
 @bp.post("/<conversation_id>/messages")
-@endpoint(summary="Send a message; the reply is grounded in the assistant's knowledge",
-          tags=TAGS, body=MessageCreate, response=MessageExchange, status=201,
-          errors=(404, 409, 410, 422, 503))
-def post_message(conversation_id: str, body: MessageCreate) -> MessageExchange:
+@endpoint(summary="Send a message; the reply is grounded in the assistant's knowledge "
+                  "(JSON, or streamed as Server-Sent Events)",
+          tags=TAGS, body=MessageCreate, query=MessageQuery, response=MessageExchange,
+          status=201, errors=(404, 409, 410, 422, 502), media={SSE_MIMETYPE: SSE_DOC})
+def post_message(conversation_id: str, body: MessageCreate,
+                 query: MessageQuery) -> MessageExchange | Response:
+    if wants_stream(query.stream):
+        events = svc.stream_message(current_org(), conversation_id, body.content)
+        return sse_response(events, _exchange_json, status=201)
     question, reply = svc.post_message(current_org(), conversation_id, body.content)
+    return _exchange(question, reply)
+
+
+def _exchange(question: object, reply: object) -> MessageExchange:
     return MessageExchange(message=MessageOut.of(question), reply=MessageOut.of(reply))
+
+
+def _exchange_json(question: object, reply: object) -> dict:
+    return _exchange(question, reply).model_dump(mode="json")
 
 
 @bp.get("/<conversation_id>/messages")

@@ -19,7 +19,8 @@ _ERROR_TEXT = {
     403: "Not allowed", 404: "Not found (also for another organization's ids)",
     405: "Method not allowed", 409: "Conflict with the current state", 410: "Gone / expired",
     413: "Payload too large", 415: "Unsupported media type", 422: "Validation error",
-    429: "Rate limited", 503: "Backing service unavailable",
+    429: "Rate limited", 502: "The language model failed (`llm_error`; details.cause)",
+    503: "Backing service unavailable",
 }
 _PATH_INT = re.compile(r"<int:([a-zA-Z_]+)>")
 

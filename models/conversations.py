@@ -48,6 +48,7 @@ class Message(OrgScoped, db.Model):
     __table_args__ = (
         Index("ix_messages_conversation_created", "conversation_id", "created_at"),
         CheckConstraint("role IN ('user', 'assistant')", name="role"),
+        CheckConstraint("status IN ('complete', 'truncated', 'incomplete')", name="status"),
     )
     not_found_message = "Message not found."
 
@@ -69,6 +70,13 @@ class Message(OrgScoped, db.Model):
     output_tokens: Mapped[int | None] = mapped_column(Integer)
     grounded: Mapped[bool | None] = mapped_column(db.Boolean)
     answer_type: Mapped[str | None] = mapped_column(String(16))
+    # How a reply ended: complete, truncated (cut by the model's token limit) or incomplete
+    # (its stream stopped early); status_reason says why (services.answering.Reply).
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="complete",
+                                        server_default="complete")
+    status_reason: Mapped[str | None] = mapped_column(String(40))
+    # Set when the local engine answered because the model failed: the failure's cause.
+    fallback_reason: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
 

@@ -1,11 +1,15 @@
 """Conversations and messages (SPEC §6).
 
 A question and its reply are written together, after the reply exists: if retrieval or
-the model fails, neither is stored. Conversations stay readable after their session
+the model fails before any of the reply exists, neither is stored. The database connection
+is released while the model works (`_begin`) and a fresh one stores the exchange. A
+streamed reply is stored when its stream ends, also when the client went away mid-way
+(the text delivered so far, marked incomplete). Conversations stay readable after their session
 expires or their assistant is deleted; only new conversations and messages are refused.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Select, select, update
 
-from errors import ValidationFailed
+from errors import AppError, ValidationFailed
 from extensions import db
 from models.base import grouped_for_org
 from models.assistants import Assistant
@@ -21,7 +25,8 @@ from models.conversations import Conversation, Message
 from models.orgs import Organization
 from models.sessions import Session
 from models.types import utcnow
-from services.answering import Retriever, answer
+from services import answering
+from services.answering import Prepared, Reply, ReplyStream, Retriever
 from services.assistants import require_serving
 from services.contexts import session_attributes
 from services.pagination import Page, paginate
@@ -29,6 +34,7 @@ from services.prompting import HISTORY_MESSAGES
 from services.sessions import check_attributes, require_active
 
 MAX_CONTENT_CHARS = 8000
+log = logging.getLogger("companin.conversations")
 
 
 @dataclass
@@ -114,9 +120,33 @@ def recent_history(org: Organization | str, conversation_id: str,
     return [(m.role, m.content) for m in reversed(list(rows))]
 
 
-def post_message(org: Organization, conversation_id: str, content: str, *,
-                 retrieve: Retriever | None = None) -> tuple[Message, Message]:
-    """Answer `content` and store question and reply together (or nothing on failure)."""
+@dataclass
+class _Turn:
+    """A question being answered, held as plain values while no connection is held."""
+
+    org_id: str
+    conversation_id: str
+    content: str
+    received_at: datetime
+    prepared: Prepared
+
+
+@dataclass
+class ReplyEvent:
+    """One step of a streamed answer: a `delta` of text, then `done` with the stored
+    (question, reply) — or `error` when the model failed mid-reply in fail mode (the
+    question and the reply so far are stored all the same)."""
+
+    kind: str  # delta | done | error
+    text: str = ""
+    messages: tuple[Message, Message] | None = None
+    error: AppError | None = None
+
+
+def _begin(org: Organization, conversation_id: str, content: str,
+           retrieve: Retriever | None) -> _Turn:
+    """Every check and read, then the database connection is released: the model call
+    that follows may take many seconds and must not hold one."""
     check_content(content)
     received_at = utcnow()
     conversation = Conversation.get_for_org(conversation_id, org)
@@ -126,26 +156,81 @@ def post_message(org: Organization, conversation_id: str, content: str, *,
     require_serving(assistant)
     history = recent_history(org, conversation.id)
     context = session_attributes(org, session.id)
-    result = answer(org, assistant, content, history=history, context=context,
-                    retrieve=retrieve)
-    # Nothing has been written yet: store both messages in one transaction.
-    question = Message(org_id=org.id, conversation_id=conversation.id, role="user",
-                       content=content, created_at=received_at)
+    prepared = answering.prepare(org, assistant, content, history=history, context=context,
+                                 retrieve=retrieve)
+    turn = _Turn(org.id, conversation.id, content, received_at, prepared)
+    db.session.close()  # returns the connection; _store opens a new transaction
+    return turn
+
+
+def post_message(org: Organization, conversation_id: str, content: str, *,
+                 retrieve: Retriever | None = None) -> tuple[Message, Message]:
+    """Answer `content` and store question and reply together (or nothing on failure)."""
+    turn = _begin(org, conversation_id, content, retrieve)
+    return _store(turn, answering.generate(turn.prepared))
+
+
+def stream_message(org: Organization, conversation_id: str, content: str, *,
+                   retrieve: Retriever | None = None) -> Iterator[ReplyEvent]:
+    """Answer `content` as a stream of ReplyEvents. Everything that can refuse the question
+    — validation, state, a model failure before the first delta in fail mode — raises
+    here, before the first event. Question and reply are stored together when the stream
+    ends, however it ends: when the consumer stops early (the client disconnected) the
+    reply holds the text delivered so far and is marked incomplete."""
+    turn = _begin(org, conversation_id, content, retrieve)
+    replies = answering.stream(turn.prepared)
+    replies.start()
+    return _reply_events(turn, replies)
+
+
+def _reply_events(turn: _Turn, replies: ReplyStream) -> Iterator[ReplyEvent]:
+    sent: list[str] = []
+    deltas = iter(replies)
+    try:
+        for delta in deltas:
+            yield ReplyEvent("delta", text=delta)
+            sent.append(delta)  # reached only once the consumer took the event
+    except GeneratorExit:
+        deltas.close()
+        try:
+            _store(turn, replies.finish("".join(sent), interrupted="client_disconnected"))
+        except Exception:  # noqa: BLE001 - nobody is listening any more; keep the trace
+            db.session.rollback()
+            log.exception("storing the interrupted reply in %s failed", turn.conversation_id)
+        raise
+    except Exception:
+        deltas.close()
+        _store(turn, replies.finish("".join(sent), interrupted="internal_error"))
+        raise
+    question, reply = _store(turn, replies.finish("".join(sent)))
+    if replies.error is not None and replies.fails_loudly:
+        error = replies.error
+        error.details = {**error.details, "message_id": question.id, "reply_id": reply.id}
+        yield ReplyEvent("error", messages=(question, reply), error=error)
+    else:
+        yield ReplyEvent("done", messages=(question, reply))
+
+
+def _store(turn: _Turn, result: Reply) -> tuple[Message, Message]:
+    """Question and reply in one transaction, on a fresh connection."""
+    question = Message(org_id=turn.org_id, conversation_id=turn.conversation_id,
+                       role="user", content=turn.content, created_at=turn.received_at)
     db.session.add(question)
     db.session.flush()
     reply = Message(
-        org_id=org.id, conversation_id=conversation.id, role="assistant",
+        org_id=turn.org_id, conversation_id=turn.conversation_id, role="assistant",
         content=result.content, reply_to_id=question.id, citations=result.citations,
         retrieval=result.retrieval, assistant_version=result.assistant_version,
         model=result.model, latency_ms=result.latency_ms, input_tokens=result.input_tokens,
         output_tokens=result.output_tokens, grounded=result.grounded,
-        answer_type=result.answer_type,
+        answer_type=result.answer_type, status=result.status,
+        status_reason=result.status_reason, fallback_reason=result.fallback_reason,
         # Strictly after the question so a transcript never shows the reply first.
-        created_at=max(utcnow(), received_at + timedelta(microseconds=1)),
+        created_at=max(utcnow(), turn.received_at + timedelta(microseconds=1)),
     )
     db.session.add(reply)
     db.session.execute(
-        update(Conversation).where(Conversation.id == conversation.id).values(
+        update(Conversation).where(Conversation.id == turn.conversation_id).values(
             message_count=Conversation.message_count + 2,
             last_message_at=reply.created_at, updated_at=reply.created_at)
         .execution_options(synchronize_session=False)

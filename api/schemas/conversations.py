@@ -71,6 +71,12 @@ class MessageCreate(Strict):
         return v
 
 
+class MessageQuery(Strict):
+    stream: bool | None = Field(
+        None, description="true: answer as Server-Sent Events (text/event-stream), as "
+                          "`Accept: text/event-stream` does; false: JSON whatever Accept says.")
+
+
 class Citation(BaseModel):
     source_id: str
     chunk_id: str
@@ -93,6 +99,16 @@ class MessageOut(BaseModel):
     grounded: bool | None
     answer_type: str | None = Field(
         None, description="qa_match | extractive | generative | no_answer (replies only)")
+    status: Literal["complete", "truncated", "incomplete"] = Field(
+        "complete", description="complete; truncated: cut by the model's token limit after "
+        "its continuations; incomplete: the stream stopped early (the client disconnected "
+        "or the model failed mid-reply) and the content is what was delivered.")
+    status_reason: str | None = Field(
+        None, description="Why a reply is not complete: max_tokens | context_window | "
+        "client_disconnected | llm_error:<cause> | internal_error.")
+    fallback_reason: str | None = Field(
+        None, description="Set when the local engine answered because the model failed: "
+        "the cause (timeout, authentication, model_not_found, overloaded, ...).")
     created_at: Timestamp
 
     @classmethod
@@ -102,7 +118,9 @@ class MessageOut(BaseModel):
                    assistant_version=m.assistant_version, model=m.model,
                    latency_ms=m.latency_ms, input_tokens=m.input_tokens,
                    output_tokens=m.output_tokens, grounded=m.grounded,
-                   answer_type=m.answer_type, created_at=m.created_at)
+                   answer_type=m.answer_type, status=m.status or "complete",
+                   status_reason=m.status_reason, fallback_reason=m.fallback_reason,
+                   created_at=m.created_at)
 
 
 class MessageExchange(BaseModel):

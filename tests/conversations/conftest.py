@@ -80,3 +80,62 @@ def session(tenant, assistant) -> dict:  # noqa: ANN001
 @pytest.fixture
 def conversation(tenant, session) -> dict:  # noqa: ANN001
     return start_conversation(tenant, session["id"])
+
+
+# --- Anthropic's streaming wire (SSE), faked at the HTTP layer only -----------------------
+
+def anthropic_sse_events(*texts: str, stop_reason: str = "end_turn",
+                         model: str = "claude-sonnet-4-5", input_tokens: int = 412,
+                         output_tokens: int = 57) -> list[bytes]:
+    """The Messages API's streamed reply: one SSE event per item, text deltas in between."""
+    import json
+
+    def event(name: str, data: dict) -> bytes:
+        return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+
+    return [
+        event("message_start", {"type": "message_start", "message": {
+            "id": "msg_01stream", "type": "message", "role": "assistant", "model": model,
+            "content": [], "stop_reason": None, "stop_sequence": None,
+            "usage": {"input_tokens": input_tokens, "output_tokens": 1}}}),
+        event("content_block_start", {"type": "content_block_start", "index": 0,
+                                      "content_block": {"type": "text", "text": ""}}),
+        event("ping", {"type": "ping"}),
+        *(event("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                        "delta": {"type": "text_delta", "text": t}})
+          for t in texts),
+        event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        event("message_delta", {"type": "message_delta",
+                                "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                                "usage": {"output_tokens": output_tokens}}),
+        event("message_stop", {"type": "message_stop"}),
+    ]
+
+
+def anthropic_stream_error(error_type: str = "overloaded_error") -> bytes:
+    """An error event inside a 200 stream (the API's way of failing mid-reply)."""
+    import json
+
+    return ("event: error\ndata: " + json.dumps(
+        {"type": "error", "error": {"type": error_type, "message": "Overloaded"}}) + "\n\n"
+            ).encode()
+
+
+def sse_response(events: list[bytes]):  # noqa: ANN201
+    import httpx
+
+    return httpx.Response(200, headers={"content-type": "text/event-stream"},
+                          content=b"".join(events))
+
+
+def read_sse(body: bytes) -> list[tuple[str, dict]]:
+    """Our own text/event-stream body → [(event, data)]."""
+    import json
+
+    events = []
+    for block in body.decode().split("\n\n"):
+        if not block.strip():
+            continue
+        fields = dict(line.split(": ", 1) for line in block.split("\n"))
+        events.append((fields["event"], json.loads(fields["data"])))
+    return events
