@@ -116,6 +116,7 @@ class Config:
             code.strip().lower() for code in
             os.environ.get("DEFAULT_ORG_LANGUAGES", "en,it").split(",") if code.strip()]
         self.HNSW_THRESHOLD = _int("HNSW_THRESHOLD", 200_000)
+        self.REEMBED_BATCH_SIZE = max(1, _int("REEMBED_BATCH_SIZE", 256))
 
         # Outbound fetches (URL knowledge). Loopback is for tests only; off by default.
         self.URL_FETCH_ALLOW_LOOPBACK = _bool("URL_FETCH_ALLOW_LOOPBACK", False)

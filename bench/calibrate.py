@@ -60,7 +60,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--offtopic", type=int, default=200)
     parser.add_argument("--model", default=None)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--false-pass", type=float, default=0.05,
+                        help="share of off-topic questions allowed through the gate")
+    parser.add_argument("--rows", default=None,
+                        help="an .npz of labelled candidates to save to, or to refit from")
     args = parser.parse_args(argv)
+    if args.rows and Path(args.rows).exists():
+        saved = np.load(args.rows)
+        return _fit_and_report(saved["x"], saved["y"], saved["qids"], saved["current"],
+                               int(saved["n_pos"]), str(saved["model"]), args.false_pass)
     if not SQUAD_IT.exists():
         print(f"skipped: {SQUAD_IT} is absent (see shared/eval/README.md)")
         return {}
@@ -126,26 +134,40 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     y = np.array([r[1] for r in rows], dtype=float)
     qids = np.array([r[2] for r in rows])
     current = np.array([r[3] for r in rows])
+    if args.rows:
+        np.savez(args.rows, x=x, y=y, qids=qids, current=current, n_pos=len(positives),
+                 model=model)
+    return _fit_and_report(x, y, qids, current, len(positives), model, args.false_pass)
+
+
+def _fit_and_report(x: np.ndarray, y: np.ndarray, qids: np.ndarray, current: np.ndarray,
+                    n_pos: int, model: str, false_pass: float) -> dict[str, Any]:
+    """Fit, then move the bias so the gate (0.5) lets through at most `false_pass` of the
+    off-topic questions: the probability's scale is set by where the gate must sit."""
+    from services.knowledge import scoring
+
     w = fit_logistic(x, y)
-    fitted = 1.0 / (1.0 + np.exp(-(x @ w)))
-    n_pos = len(positives)
-    report = {"model": model, "paragraphs": len(paragraphs), "questions": n_pos,
-              "offtopic": len(offtopic), "weights": dict(zip(
-                  ["bias", "cosine", "coverage", "fusion", "lexical_only"], w.round(4).tolist(),
-                  strict=True))}
+    raw = x @ w
+    off_tops = [raw[qids == q].max() for q in np.unique(qids) if q >= n_pos]
+    threshold = float(np.quantile(off_tops, 1.0 - false_pass)) if off_tops else 0.0
+    w[0] -= threshold  # logit(0.5) = 0: the chosen threshold becomes the gate
+    fitted = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -40, 40)))
+    names = ["bias", "cosine", "coverage", "fusion", "lexical_only"]
+    report: dict[str, Any] = {"model": model, "questions": n_pos,
+                              "offtopic": int(len(np.unique(qids)) - n_pos),
+                              "weights": dict(zip(names, w.round(3).tolist(), strict=True))}
     for name, score in (("current", current), ("fusion only", x[:, 3]), ("fitted", fitted)):
         report[name] = _figures(score, y, qids, n_pos, scoring.GATE)
-    c = w[1]
     print(json.dumps(report, indent=2))
-    print(f"\nCalibration(bias={w[0]:.3f}, cosine={c:.3f}, cosine_center=0.0, coverage={w[2]:.3f}, "
-          f"fusion={w[3]:.3f}, lexical_only={w[4]:.3f})")
+    print(f"\nCalibration(bias={w[0]:.3f}, cosine={w[1]:.3f}, cosine_center=0.0, "
+          f"coverage={w[2]:.3f}, fusion={w[3]:.3f}, lexical_only={w[4]:.3f})")
     return report
 
 
 def _figures(score: np.ndarray, y: np.ndarray, qids: np.ndarray, n_pos: int,
              gate: float = 0.5) -> dict[str, float]:
     hit1 = hit5 = mrr = 0.0
-    answered_right = answered_offtopic = 0
+    answered_right = answered_offtopic = answered = 0
     n_off = int(qids.max()) + 1 - n_pos if len(qids) else 0
     for qid in np.unique(qids):
         mask = qids == qid
@@ -153,6 +175,7 @@ def _figures(score: np.ndarray, y: np.ndarray, qids: np.ndarray, n_pos: int,
         labels = y[mask][order]
         top = score[mask][order][0]
         if qid < n_pos:
+            answered += bool(top >= gate)
             hits = np.flatnonzero(labels)
             if len(hits):
                 rank = hits[0] + 1
@@ -165,6 +188,7 @@ def _figures(score: np.ndarray, y: np.ndarray, qids: np.ndarray, n_pos: int,
     return {"hit@1": round(hit1 / n_pos, 4), "hit@5": round(hit5 / n_pos, 4),
             "mrr@10": round(mrr / n_pos, 4),
             "top is gold and passes gate": round(answered_right / n_pos, 4),
+            "answerable passing gate": round(answered / n_pos, 4),
             "off-topic passing gate": round(answered_offtopic / max(1, n_off), 4)}
 
 

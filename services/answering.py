@@ -35,6 +35,7 @@ from services.answer_local import (
     citation as _citation,
     local_answer,
     no_answer_text,
+    reply_language,
 )
 from services.generation import GenerationStream, ModelRequest, generate as _generate_text
 from services.llm import LLMError
@@ -197,7 +198,7 @@ class ReplyStream:
             self._use_local(_fallback(prepared, exc))
             return
         if self._first is None:  # the model said nothing: an honest no-answer
-            self._first = no_answer_text(prepared.profile.language)
+            self._first = no_answer_text(reply_language(prepared.profile, prepared.question))
 
     def __iter__(self) -> Iterator[str]:
         try:
@@ -261,7 +262,7 @@ def _generative(prepared: Prepared, text: str, model: str, input_tokens: int,
                 output_tokens: int, *, no_answer_if_empty: bool = True) -> Reply:
     hits = prepared.hits
     if not text and no_answer_if_empty:  # an empty completion is no answer, never blank
-        content, cited = no_answer_text(prepared.profile.language), []
+        content, cited = no_answer_text(reply_language(prepared.profile, prepared.question)), []
     else:
         content = text
         cited = [hits[n - 1] for n in cited_indices(text, len(hits))]

@@ -40,7 +40,6 @@ from services.knowledge.webpage import extract_main_text
 log = logging.getLogger("companin.knowledge")
 ENRICH_CHARS = 40_000
 BATCH_SOURCES = 64  # sources embedded and indexed together
-REEMBED_BATCH = 256
 LANGUAGE_SAMPLE_CHARS = 5000
 
 
@@ -342,8 +341,9 @@ def _chunk_batches(org_id: str, source_ids: list[str] | None, skip: set[int]):
     if source_ids:
         stmt = stmt.where(KnowledgeChunk.source_id.in_(source_ids))
     rows = [(vid, text) for vid, text in db.session.execute(stmt).all() if vid not in skip]
-    for start in range(0, len(rows), REEMBED_BATCH):
-        yield rows[start:start + REEMBED_BATCH], len(rows)
+    size = current_app.config["REEMBED_BATCH_SIZE"]
+    for start in range(0, len(rows), size):
+        yield rows[start:start + size], len(rows)
 
 
 def _encode_all(org_id: str, model: str, source_ids: list[str] | None, skip: set[int],
