@@ -156,6 +156,10 @@ def report_cost(report: Report, figs: dict[str, Any], model: str) -> None:
                      ing["seconds"], ing["s_per_chunk"], rate[E5]["s_per_text"],
                      rate[MINILM]["s_per_text"],
                      round(ing["s_per_chunk"] / same, 2) if same else math.nan])
+    lat = [[LABELS[key], s["top_k"], s["latency"]["p50_ms"], s["latency"]["p95_ms"],
+            s["mean_documents"]] for key, f in figs.items() for s in f["search"].values()]
+    report.table("Product search: `retrieval.search` per query (query embedding included)",
+                 ["dataset", "top_k", "p50 ms", "p95 ms", "documents per query"], lat)
     report.table(f"Ingestion cost: product path (create_files → job inline, {model}) vs raw "
                  "encode of a sample of the same chunks",
                  ["dataset", "documents", "sources", "chunks", "product s",
