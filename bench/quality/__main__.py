@@ -1,0 +1,5 @@
+import sys
+
+from bench.quality.run import cli
+
+sys.exit(cli())
