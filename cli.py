@@ -16,6 +16,7 @@ org_cli = AppGroup("org", help="Organizations.")
 key_cli = AppGroup("key", help="API keys.")
 user_cli = AppGroup("user", help="Console operators.")
 jobs_cli = AppGroup("jobs", help="Background jobs.")
+knowledge_cli = AppGroup("knowledge", help="Knowledge indexes and embedding models.")
 
 
 @jobs_cli.command("sweep")
@@ -160,8 +161,57 @@ def seed_demo(email: str, password: str, base_url: str) -> None:
                        "password": password if existing is None else "(unchanged)"}})
 
 
+@org_cli.command("set-languages")
+@click.argument("org_id")
+@click.argument("languages")
+def org_set_languages(org_id: str, languages: str) -> None:
+    """The languages an organization works in, main first (e.g. `it,en`)."""
+    from services.orgs import update_settings
+
+    org = _org(org_id)
+    try:
+        update_settings(org, languages=languages.split(","))
+    except AppError as exc:
+        _fail(exc)
+    _emit({"organization_id": org.id, "languages": org.languages})
+
+
+@knowledge_cli.command("reembed")
+@click.argument("org_id")
+@click.option("--model", default=None, help="Move the organization to this model.")
+def knowledge_reembed(org_id: str, model: str | None) -> None:
+    """Re-embed an organization's knowledge (with --model: switch models when complete)."""
+    from services.knowledge.sources import queue_reembed
+
+    org = _org(org_id)
+    try:
+        job = queue_reembed(org, None, model)
+    except AppError as exc:
+        _fail(exc)
+    _emit({"organization_id": org.id, "job_id": job.id, "status": job.status})
+
+
+@knowledge_cli.command("migrate-model")
+@with_appcontext
+def knowledge_migrate_model() -> None:
+    """After changing EMBEDDING_MODEL: queue the move of every organization still served
+    by another model (each keeps serving from its old index until its job completes)."""
+    from flask import current_app
+
+    from services.knowledge.sources import queue_reembed
+    from services.knowledge.vectors import default_model, org_model
+
+    target = default_model()
+    queued = []
+    for org in db.session.query(Organization).order_by(Organization.id):
+        if org.embedding_model and org_model(org) != target:
+            job = queue_reembed(org, None, target)
+            queued.append({"organization_id": org.id, "job_id": job.id})
+    _emit({"model": current_app.config["EMBEDDING_MODEL"], "queued": queued})
+
+
 def register_cli(app: Flask) -> None:
-    for group in (org_cli, key_cli, user_cli, jobs_cli):
+    for group in (org_cli, key_cli, user_cli, jobs_cli, knowledge_cli):
         app.cli.add_command(group)
     app.cli.add_command(seed_demo)
     app.cli.add_command(__import__("cli_sessions").sessions_cli)

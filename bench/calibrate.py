@@ -22,8 +22,9 @@ import argparse
 import itertools
 import json
 import math
+import random
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ class Rows:
     grade: list[float] = field(default_factory=list)
     qid: list[int] = field(default_factory=list)
     current: list[float] = field(default_factory=list)
+    source: list[str] = field(default_factory=list)
     ideal: dict[int, list[float]] = field(default_factory=dict)  # per question, for nDCG
     answerable: set[int] = field(default_factory=set)
 
@@ -71,6 +73,7 @@ def collect(data: datasets.Dataset, offtopic: list[datasets.Query], model: str |
                 rows.grade.append(max((query.relevant.get(d, 0) for d in docs), default=0))
                 rows.qid.append(qid)
                 rows.current.append(hit.score)
+                rows.source.append(hit.source_id)
             if answerable:
                 rows.answerable.add(qid)
                 rows.ideal[qid] = sorted(query.relevant.values(), reverse=True)
@@ -85,7 +88,11 @@ def ranking_quality(score: np.ndarray, rows: Rows, grade: np.ndarray, qid: np.nd
     h1 = h5 = mrr = ndcg = 0.0
     for q in which:
         idx = np.flatnonzero(qid == q)
-        order = idx[np.argsort(-score[idx], kind="stable")]
+        order, seen = [], set()
+        for i in idx[np.argsort(-score[idx], kind="stable")]:
+            if rows.source[i] not in seen:  # a source ranks where its best chunk does
+                seen.add(rows.source[i])
+                order.append(i)
         grades = grade[order]
         hits = np.flatnonzero(grades > 0)
         if len(hits):
@@ -149,11 +156,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     except datasets.Missing as exc:
         print(f"skipped: {exc}")
         return {}
-    italian = datasets.subset(italian_all, limit_docs=args.limit_docs,
-                              limit_queries=args.limit_queries, seed=args.seed)
-    kept = italian.doc_ids
-    outside = [q for q in italian_all.queries if not set(q.relevant) & kept]
-    offtopic = outside[:: max(1, len(outside) // max(1, args.offtopic))][: args.offtopic]
+    # Whole articles (documents are numbered in article order), so that questions about
+    # the articles left out are off-topic; a margin skips the article cut in two.
+    order = [d.id for d in italian_all.docs]
+    kept = set(order[: args.limit_docs])
+    far = set(order[args.limit_docs + 60:])
+    inside = [q for q in italian_all.queries if set(q.relevant) <= kept]
+    rng = random.Random(args.seed)
+    italian = replace(italian_all, docs=[d for d in italian_all.docs if d.id in kept],
+                      queries=rng.sample(inside, min(args.limit_queries, len(inside))))
+    outside = [q for q in italian_all.queries if set(q.relevant) <= far]
+    offtopic = rng.sample(outside, min(args.offtopic, len(outside)))
 
     rows = Rows()
     model = collect(italian, offtopic, args.model, rows, 0)

@@ -30,9 +30,21 @@ def create_organization(
 
 def update_settings(
     org: Organization, *, rate_limit_per_hour: int | None = None,
-    session_ttl_seconds: int | None = None,
+    session_ttl_seconds: int | None = None, languages: list[str] | None = None,
 ) -> Organization:
+    """`languages`: the ISO 639-1 codes the organization works in, first = main (OCR
+    packs, lexical analyzers tried on questions, fallback for text too short to identify)."""
+    from services.knowledge.language import known_languages, primary
+
     errors: dict[str, list[str]] = {}
+    if languages is not None:
+        codes = list(dict.fromkeys(primary(code) for code in languages if code.strip()))
+        unknown = [c for c in codes if c not in set(known_languages())]
+        if not codes or unknown or len(codes) > 10:
+            errors["languages"] = [
+                "Give 1 to 10 ISO 639-1 codes such as 'it' or 'en'"
+                + (f"; unknown: {', '.join(unknown)}." if unknown else ".")]
+        languages = codes
     if rate_limit_per_hour is not None and not 1 <= rate_limit_per_hour <= 10_000_000:
         errors["rate_limit_per_hour"] = ["Must be between 1 and 10,000,000."]
     if session_ttl_seconds is not None and not 60 <= session_ttl_seconds <= 90 * 86400:
@@ -43,5 +55,7 @@ def update_settings(
         org.rate_limit_per_hour = rate_limit_per_hour
     if session_ttl_seconds is not None:
         org.session_ttl_seconds = session_ttl_seconds
+    if languages is not None:
+        org.languages = languages
     db.session.commit()
     return org

@@ -51,3 +51,30 @@ def test_seed_demo_is_idempotent(app):
     second = json.loads(_run(app, "seed-demo").output)
     assert first["organization_id"] == second["organization_id"]
     assert first["console"]["email"] == "admin@demo.companin.io"
+
+
+def test_org_languages_and_embedding_model_commands(app, run_jobs):
+    org = json.loads(_run(app, "org", "create", "Lingue").output)["organization_id"]
+    result = _run(app, "org", "set-languages", org, "it-IT,en")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["languages"] == ["it", "en"]
+    bad = _run(app, "org", "set-languages", org, "klingon")
+    assert bad.exit_code == 1 and "languages" in bad.output
+    refused = _run(app, "knowledge", "reembed", org, "--model", "no-such-model")
+    assert refused.exit_code == 1 and "model" in refused.output
+    queued = _run(app, "knowledge", "reembed", org, "--model", "all-MiniLM-L6-v2")
+    assert queued.exit_code == 0, queued.output
+    run_jobs()
+    with app.app_context():
+        from extensions import db
+        from models.orgs import Organization
+
+        assert db.session.get(Organization, org).embedding_model == "all-MiniLM-L6-v2"
+    moved = json.loads(_run(app, "knowledge", "migrate-model").output)
+    assert moved["queued"] == [{"organization_id": org, "job_id": moved["queued"][0]["job_id"]}]
+    run_jobs()
+    with app.app_context():
+        from extensions import db
+        from models.orgs import Organization
+
+        assert db.session.get(Organization, org).embedding_model == "multilingual-e5-small"

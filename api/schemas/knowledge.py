@@ -18,6 +18,9 @@ class SourceOut(BaseModel):
     keywords: list[str]
     chunk_count: int
     embedding_model: str | None
+    language: str | None = Field(
+        None, description="ISO 639-1 code identified from the content ('und' when unknown);"
+                          " the full-text index stems the source in this language.")
     content_sha256: str | None
     created_at: Timestamp
     updated_at: Timestamp
@@ -41,7 +44,7 @@ class SourceOut(BaseModel):
             id=s.id, kind=s.kind, title=s.title, status=s.status, error=s.error,
             summary=s.summary or "", keywords=list(s.keywords or []),
             chunk_count=s.chunk_count, embedding_model=s.embedding_model,
-            content_sha256=s.content_sha256, created_at=s.created_at,
+            language=s.language, content_sha256=s.content_sha256, created_at=s.created_at,
             updated_at=s.updated_at, indexed_at=s.indexed_at, job_id=s.last_job_id,
             filename=s.filename, file_type=s.file_type, byte_size=s.byte_size,
             metadata=dict(s.details or {}), url=s.url, final_url=s.final_url,
@@ -108,11 +111,13 @@ class URLCreate(Strict):
 
 class ReembedRequest(Strict):
     source_ids: list[str] | None = Field(None, max_length=10000)
-    model: str | None = Field(
-        None, max_length=100,
+    model: Literal["multilingual-e5-small", "intfloat/multilingual-e5-small",
+                   "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"] | None = Field(
+        None,
         description="Move the organization to this embedding model (e.g. "
                     "`multilingual-e5-small`, `all-MiniLM-L6-v2`): the new index is built "
-                    "beside the serving one and switched when complete.")
+                    "beside the serving one and switched when complete. Not with "
+                    "`source_ids`: a model change moves every source.")
 
 
 class JobAccepted(BaseModel):

@@ -92,7 +92,18 @@ def process_sources(job: Job, progress: Callable[[int], None]) -> None:
                 prepared.append(item)
         batch_progress(40)
         if prepared:
-            _index_batch(org, prepared, batch_progress)
+            try:
+                _index_batch(org, prepared, batch_progress)
+            except Exception as exc:
+                db.session.rollback()
+                log.exception("indexing a batch of %d sources failed", len(prepared))
+                message = (exc.message if isinstance(exc, AppError) else
+                           f"Indexing failed unexpectedly ({type(exc).__name__}).")
+                for item in prepared:
+                    _mark_failed(org, item.source_id, message)
+                if len(ids) == 1:
+                    raise
+                failures += [f"{item.source_id}: {message}" for item in prepared]
         batch_progress(100)
     forget_languages(org.id)
     if failures:

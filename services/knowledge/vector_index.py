@@ -58,9 +58,13 @@ class VectorIndexStore:
         dim: int = 384,
         hnsw_threshold: int = 200_000,
         keep_versions: int = 2,
+        model: str | None = None,
     ) -> None:
         self.index_dir = Path(index_dir)
         self.dim = dim
+        # Recorded in each org index (`MODEL`) and checked on every write, so vectors of
+        # two models can never be written into one index.
+        self.model = model
         self.hnsw_threshold = hnsw_threshold
         self.keep_versions = max(2, keep_versions)
         self._cache: dict[str, _Snapshot] = {}
@@ -200,6 +204,7 @@ class VectorIndexStore:
     ) -> int:
         directory = self._org_dir(org_id)
         with self._locked(directory):
+            self._check_model(directory)
             current = _read_current(directory)
             ids, vectors = self._load_arrays(directory, current)
             ids, vectors = change(ids, vectors)
@@ -217,6 +222,22 @@ class VectorIndexStore:
         with self._cache_lock:
             self._cache[directory.name] = _Snapshot(new, index, ids, vectors)
         return new
+
+    def _check_model(self, directory: Path) -> None:
+        if self.model is None:
+            return
+        marker = directory / "MODEL"
+        recorded = marker.read_text().strip() if marker.exists() else None
+        if recorded is None:
+            _atomic_write(marker, f"{self.model}\n".encode())
+        elif recorded != self.model:
+            raise ValueError(f"index {directory} holds {recorded} vectors, not {self.model}")
+
+    def model_of(self, org_id: int | str) -> str | None:
+        """The model recorded in the org's index (None for an index written before it
+        was recorded)."""
+        marker = self._org_dir(org_id) / "MODEL"
+        return marker.read_text().strip() if marker.exists() else None
 
     def _build(self, ids: np.ndarray, vectors: np.ndarray) -> faiss.Index:
         if len(ids) > self.hnsw_threshold:

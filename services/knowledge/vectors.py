@@ -39,7 +39,7 @@ def store_for(model: str | None = None) -> VectorIndexStore:
         embedder = get_embedder(name)
         store = stores[name] = VectorIndexStore(
             _directory(name), dim=embedder_dim(embedder),
-            hnsw_threshold=app.config["HNSW_THRESHOLD"])
+            hnsw_threshold=app.config["HNSW_THRESHOLD"], model=name)
     return store
 
 

@@ -158,7 +158,7 @@ def test_source_detail_has_summary_keywords_metadata_and_page_labelled_chunks(
     assert all(k in html for k in source["keywords"][:3])
     assert "page 1" in html and "page 2" in html  # provenance of each chunk
     assert "descale" in html and "application/pdf" not in html
-    assert ">pdf<" in html and "all-MiniLM-L6-v2" in html
+    assert ">pdf<" in html and "multilingual-e5-small" in html and "<code>en</code>" in html
     assert 'data-job-status="succeeded"' in html
     assert "hx-trigger" not in html  # settled: nothing polls
 

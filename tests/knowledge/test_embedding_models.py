@@ -67,7 +67,9 @@ def test_a_model_change_never_serves_mixed_vectors(app, tenant, run_jobs, monkey
         from services.knowledge.vectors import store_for
 
         assert store_for("multilingual-e5-small").count(tenant.org_id) == 0
-        assert store_for("all-MiniLM-L6-v2").count(tenant.org_id) == len(TEXTS)
+        minilm = store_for("all-MiniLM-L6-v2")
+        assert minilm.count(tenant.org_id) == len(TEXTS)
+        assert minilm.model_of(tenant.org_id) == "all-MiniLM-L6-v2"  # recorded per index
 
 
 def test_an_unknown_model_is_refused_and_nothing_is_queued(tenant, run_jobs):

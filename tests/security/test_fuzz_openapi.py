@@ -36,6 +36,7 @@ SEMANTIC_FIELDS = {
     "url",  # http(s) URLs only
     "body", "since", "until",  # since < until (until defaults to now on analytics)
     "interval",  # at most 10000 buckets in the requested range
+    "model",  # a model change moves every source: not with source_ids
     "file",  # an uploaded Q&A CSV needs a question,answer header
     "content", "question", "answer",  # not blank once Unicode whitespace is trimmed
 }
