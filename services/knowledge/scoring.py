@@ -37,10 +37,10 @@ class Calibration:
 
 # Fitted by `python -m bench.quality --calibrate` (see bench/RESULTS.md).
 CALIBRATIONS: dict[str, Calibration] = {
-    "multilingual-e5-small": Calibration(bias=-28.107, cosine=30.0, cosine_center=0.0,
-                                         coverage=2.0, fusion=2.0),
-    "all-MiniLM-L6-v2": Calibration(bias=-2.0, cosine=9.0, cosine_center=0.35,
-                                    coverage=3.0, fusion=2.0, same_question=0.85,
+    "multilingual-e5-small": Calibration(bias=-38.901, cosine=40.0, cosine_center=0.0,
+                                         coverage=3.0, fusion=4.0),
+    "all-MiniLM-L6-v2": Calibration(bias=-9.405, cosine=10.0, cosine_center=0.0,
+                                    coverage=6.0, fusion=1.0, same_question=0.85,
                                     sentence_floor=0.1, sentence_ceiling=0.7),
 }
 _GENERIC = CALIBRATIONS["all-MiniLM-L6-v2"]
