@@ -27,7 +27,7 @@ LOCAL_MODEL = "local-extractive"
 QA_MATCH_LEXICAL = 0.8  # character similarity of the two questions
 MAX_PASSAGES = 3  # gated passages whose sentences compete
 TARGET_CHARS = 350  # a focused reply: add a second sentence only while under this
-SECOND_SENTENCE_RATIO = 0.85  # ... and only when it scores nearly as well as the best
+SECOND_SENTENCE_RATIO = 0.7  # ... and only when it scores nearly as well as the best
 SENTENCE_GATE = 0.25  # a quoted sentence must relate to the question at least this much
 
 
@@ -125,7 +125,7 @@ def split_sentences(text: str) -> list[str]:
 
 
 def _choose_sentences(question: str, passages: list[Any]) -> list[_Sentence]:
-    """The best sentence, and a second one from the same passage when it is nearly as
+    """The best sentence, and a second one (from any gated passage) when it is nearly as
     good and the reply stays short; never a sentence that does not relate to the question."""
     candidates: list[_Sentence] = []
     for index, hit in enumerate(passages):
@@ -146,9 +146,9 @@ def _choose_sentences(question: str, passages: list[Any]) -> list[_Sentence]:
     if best.score < SENTENCE_GATE:
         return []
     chosen = [best]
-    for other in ranked[1:4]:
-        if (other.hit_index == best.hit_index and other.score >= best.score * SECOND_SENTENCE_RATIO
-                and len(best.text) + len(other.text) + 6 <= TARGET_CHARS):
+    for other in ranked[1:6]:
+        if (other.score >= best.score * SECOND_SENTENCE_RATIO
+                and len(best.text) + len(other.text) + 10 <= TARGET_CHARS):
             chosen.append(other)
             break
     return sorted(chosen, key=lambda c: (c.hit_index, c.position))
