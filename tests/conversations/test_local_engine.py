@@ -18,7 +18,9 @@ GUIDE = (
     "Garanzia. Il bollitore Casa Bella è coperto da una garanzia di due anni dalla data "
     "di acquisto. La garanzia non copre i danni causati dal calcare.\n\n"
     "Negozi. Non abbiamo negozi fisici a Milano: vendiamo solo online, con ritiro "
-    "gratuito presso il punto di raccolta di Bologna in via Emilia 12."
+    "gratuito presso il punto di raccolta di Bologna in via Emilia 12.\n\n"
+    "Codici di errore. Il codice ZX4471 indica che il filtro anticalcare deve essere "
+    "sostituito."
 )
 
 
@@ -67,6 +69,17 @@ def test_the_sentence_that_answers_is_quoted_whole(tenant, italian_chat, questio
     sentences = split_sentences(GUIDE)
     for piece in split_sentences(quoted):
         assert piece in sentences, piece
+
+
+def test_a_strong_word_match_with_a_weak_meaning_match_is_answered(tenant, italian_chat):
+    """An error code means little to the embedding model; the full-text side carries it
+    past the gate and the sentence with the code is quoted."""
+    source, conversation_id = italian_chat
+    reply = _ask(tenant, conversation_id, "ZX4471")
+    assert reply["answer_type"] == "extractive" and reply["grounded"] is True
+    assert "Il codice ZX4471 indica che il filtro anticalcare deve essere sostituito." in \
+        reply["content"]
+    assert [c["source_id"] for c in reply["citations"]] == [source["id"]]
 
 
 def test_an_off_topic_question_gets_the_italian_i_dont_know(tenant, italian_chat):
