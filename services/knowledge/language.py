@@ -32,16 +32,10 @@ SNOWBALL = {
     "tr": "turkish", "yi": "yiddish",
 }
 # ISO 639-1 → PostgreSQL text-search configuration created by the migration
-# (companin_<name>: the built-in Snowball configuration with `unaccent` in front).
-PG_CONFIGS = {
-    "ar": "arabic", "hy": "armenian", "eu": "basque", "ca": "catalan", "da": "danish",
-    "nl": "dutch", "en": "english", "fi": "finnish", "fr": "french", "de": "german",
-    "el": "greek", "hi": "hindi", "hu": "hungarian", "id": "indonesian", "ga": "irish",
-    "it": "italian", "lt": "lithuanian", "ne": "nepali", "no": "norwegian",
-    "nb": "norwegian", "pt": "portuguese", "ro": "romanian", "ru": "russian",
-    "sr": "serbian", "es": "spanish", "sv": "swedish", "ta": "tamil", "tr": "turkish",
-    "yi": "yiddish",
-}
+# (companin_<name>: the built-in Snowball configuration with `unaccent` in front); every
+# Snowball language but these has one in PostgreSQL 15.
+_NOT_IN_POSTGRESQL = frozenset({"cs", "eo", "et", "fa", "pl"})
+PG_CONFIGS = {code: name for code, name in SNOWBALL.items() if code not in _NOT_IN_POSTGRESQL}
 UNDETERMINED = "und"
 MIN_DETECT_CHARS = 12
 MIN_CONFIDENCE = 0.6
