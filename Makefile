@@ -15,7 +15,7 @@ PORT ?= 5000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test setup system-deps browser-deps assets migrate seed lint bench worker clean-venv
+.PHONY: run test setup system-deps browser-deps bench-deps assets migrate seed lint bench worker clean-venv
 
 setup: $(VENV)/.installed assets system-deps
 
@@ -43,6 +43,10 @@ system-deps:
 browser-deps:
 	@command -v chromium >/dev/null || ./scripts/apt-install chromium
 
+# wrk drives the HTTP benchmarks (bench.api, bench.limiter) and their smoke tests.
+bench-deps:
+	@command -v wrk >/dev/null || ./scripts/apt-install wrk
+
 migrate: setup
 	$(FLASK) db upgrade heads
 
@@ -62,14 +66,14 @@ worker: setup
 
 # Runs the suite once in the mode the environment selects: embedded by default; services
 # when TEST_DATABASE_URL and TEST_REDIS_URL are set (.ci/run does both).
-test: setup browser-deps
+test: setup browser-deps bench-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 
-bench: setup
+bench: setup bench-deps
 	$(BIN)/python -m bench.run_all
 
 clean-venv:
