@@ -78,11 +78,11 @@ def search(org_id: str, query: str, *, languages: list[str], source_clause: str,
             parts.append(f"to_tsquery(CAST(:cfg{n} AS regconfig), :q{n})")
         tsquery = " || ".join(parts)
         sql = (
-            "SELECT c.id, ts_rank_cd(to_tsvector(companin_ts_config(c.language), c.text), q)"
-            " AS rank FROM knowledge_chunks c JOIN knowledge_sources s ON s.id = c.source_id,"
-            f" ({tsquery}) q "
+            "SELECT c.id, ts_rank_cd(to_tsvector(companin_ts_config(c.language), c.text),"
+            " tq.q) AS rank FROM knowledge_chunks c JOIN knowledge_sources s"
+            f" ON s.id = c.source_id, (SELECT {tsquery} AS q) tq "
             "WHERE c.org_id = :org_id "
-            "AND to_tsvector(companin_ts_config(c.language), c.text) @@ q "
+            "AND to_tsvector(companin_ts_config(c.language), c.text) @@ tq.q "
             f"AND {source_clause} ORDER BY rank DESC, c.id LIMIT :limit"
         )
     else:
