@@ -11,6 +11,17 @@ import pytest
 from services.knowledge.retrieval import Hit  # noqa: E402,F401
 
 
+# A small product manual used by the answer and streaming stories.
+MANUAL = (
+    b"Acme Bikes user manual.\n\n"
+    b"Battery care. The battery of the e-bike must be charged every three months, even "
+    b"when the bike is not used. A full charge takes about four hours.\n\n"
+    b"Warranty. The frame is covered by a ten year warranty. Electrical parts are "
+    b"covered for two years from the date of purchase.\n\n"
+    b"Cleaning. Do not use pressure washers on the motor or the battery housing.\n"
+)
+
+
 def no_hits(org: Any, query: str, *, assistant: Any = None, top_k: int = 5) -> list:
     """A knowledge base with nothing in it."""
     return []

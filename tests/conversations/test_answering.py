@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from models.conversations import Message
-from tests.conversations.conftest import Hit, exchange, fixed_hits, start_conversation
+from tests.conversations.conftest import MANUAL, Hit, exchange, fixed_hits, start_conversation
 
 MESSAGES_URL = "https://api.anthropic.com/v1/messages"
 
@@ -156,14 +156,7 @@ def test_injected_document_stays_quoted_data_outside_the_system_prompt(
 
 def test_extractive_answer_from_an_uploaded_file(tenant, conversation, run_jobs):
     pytest.importorskip("services.knowledge.retrieval")
-    manual = (
-        b"Acme Bikes user manual.\n\n"
-        b"Battery care. The battery of the e-bike must be charged every three months, even "
-        b"when the bike is not used. A full charge takes about four hours.\n\n"
-        b"Warranty. The frame is covered by a ten year warranty. Electrical parts are "
-        b"covered for two years from the date of purchase.\n\n"
-        b"Cleaning. Do not use pressure washers on the motor or the battery housing.\n"
-    )
+    manual = MANUAL
     resp = tenant.post("/api/v1/knowledge/files/", content_type="multipart/form-data",
                        data={"file": (io.BytesIO(manual), "manual.txt"),
                              "title": "Bike manual"})

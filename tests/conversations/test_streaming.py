@@ -11,6 +11,7 @@ import pytest
 
 from models.conversations import Message
 from tests.conversations.conftest import (
+    MANUAL,
     anthropic_sse_events,
     anthropic_stream_error,
     count,
@@ -20,14 +21,6 @@ from tests.conversations.conftest import (
 
 MESSAGES_URL = "https://api.anthropic.com/v1/messages"
 SSE = {"Accept": "text/event-stream"}
-MANUAL = (
-    b"Acme Bikes user manual.\n\n"
-    b"Battery care. The battery of the e-bike must be charged every three months, even "
-    b"when the bike is not used. A full charge takes about four hours.\n\n"
-    b"Warranty. The frame is covered by a ten year warranty. Electrical parts are "
-    b"covered for two years from the date of purchase.\n\n"
-    b"Cleaning. Do not use pressure washers on the motor or the battery housing.\n"
-)
 
 
 def _ask(tenant, conversation, content: str, **kw):  # noqa: ANN001, ANN003, ANN202
