@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any
 
-from services.answer_texts import no_answer_text as _no_answer_text
+from services.answer_texts import no_answer_text
 from services.knowledge.language import content_terms, detect, primary, words
 from services.knowledge.scoring import GATE
 from services.knowledge.sentences import split_sentences as _split
@@ -64,10 +64,6 @@ def reply_language(profile: AssistantProfile, question: str) -> str:
     if configured in ("auto", "und", "mul"):
         return detect(question, min_confidence=0.5) or "en"
     return configured
-
-
-def no_answer_text(language: str | None) -> str:
-    return _no_answer_text(language)
 
 
 def local_answer(profile: AssistantProfile, question: str, hits: list[Any]) -> Answer:
@@ -134,9 +130,10 @@ def _choose_sentences(question: str, passages: list[Any]) -> list[_Sentence]:
     if not candidates:
         return []
     semantic = _semantic_scores(question, [c.text for c in candidates], passages)
+    question_terms = [content_terms(question, getattr(h, "language", None)) for h in passages]
     for candidate, sim in zip(candidates, semantic, strict=True):
         hit = passages[candidate.hit_index]
-        terms = content_terms(question, getattr(hit, "language", None))
+        terms = question_terms[candidate.hit_index]
         overlap = (len(terms & content_terms(candidate.text, getattr(hit, "language", None)))
                    / len(terms)) if terms else 0.0
         # meaning first, shared words second, the passage's own relevance as a tie-break

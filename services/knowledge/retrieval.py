@@ -103,10 +103,13 @@ def search(org: Organization | str, query: str, *, assistant: Assistant | None =
     question_cos = _question_scores(list(rows.values()), model, qvec)
     from_vectors = {chunk_id for chunk_id, _ in vec_ranked}
     calibration = calibration_for(model)
+    question_terms: dict[str | None, set[str]] = {}  # the question analyzed once per language
     hits = []
     for chunk_id, (chunk, source) in rows.items():
         cos = max(cosine.get(chunk_id, 0.0), question_cos.get(chunk_id, -1.0))
-        coverage = _coverage(query, chunk.text, chunk.language)
+        if chunk.language not in question_terms:
+            question_terms[chunk.language] = content_terms(query, chunk.language)
+        coverage = _coverage(question_terms[chunk.language], chunk.text, chunk.language)
         score = final_score(cosine=cos, coverage=coverage, fused=fused[chunk_id],
                             lexical_only=chunk_id not in from_vectors,
                             calibration=calibration)
@@ -169,9 +172,8 @@ def forget_languages(org_id: str) -> None:
         _lang_cache.pop(org_id, None)
 
 
-def _coverage(query: str, passage: str, language: str | None) -> float:
+def _coverage(terms: set[str], passage: str, language: str | None) -> float:
     """Share of the question's content words present in the passage (stemmed)."""
-    terms = content_terms(query, language)
     if not terms:
         return 0.0
     present = set(analyze(passage, language))

@@ -153,11 +153,11 @@ class VectorIndexStore:
         if snapshot is None or not ids:
             return {}
         self._ensure_lookup(org_id, snapshot)
-        wanted = np.asarray(ids, dtype=np.int64)
-        pos = np.clip(np.searchsorted(snapshot.sorted_ids, wanted), 0,
-                      max(0, len(snapshot.sorted_ids) - 1))
         if len(snapshot.sorted_ids) == 0:
             return {}
+        wanted = np.asarray(ids, dtype=np.int64)
+        pos = np.clip(np.searchsorted(snapshot.sorted_ids, wanted), 0,
+                      len(snapshot.sorted_ids) - 1)
         found = snapshot.sorted_ids[pos] == wanted
         return {int(wanted[i]): np.asarray(snapshot.vectors[snapshot.order[pos[i]]],
                                            dtype=np.float32)
