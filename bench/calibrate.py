@@ -32,15 +32,19 @@ import numpy as np
 
 from bench.quality import data as datasets
 from bench.quality.product import embedded_app, ingest
+from services.knowledge.scoring import GATE
 
 EVAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "eval"
-GRID = {"cosine": (10, 15, 20, 30, 40), "coverage": (0, 1, 2, 3, 4, 6),
-        "fusion": (0, 1, 2, 4, 8, 15)}
+GRID = {"cosine": (10, 20, 30, 40, 60), "coverage": (0, 1, 2, 3, 6),
+        "sentence_coverage": (0, 1, 2, 3, 5), "lexical_norm": (0, 1, 2, 4),
+        "fusion": (0, 1, 2, 4, 8)}
+# Columns of scoring.features() that GRID weighs, in GRID's order.
+COLUMNS = (1, 2, 5, 6, 3)
 
 
 @dataclass
 class Rows:
-    """Candidates of many questions: features [1, cos, coverage, fusion, lexical_only]."""
+    """Candidates of many questions: the rows of scoring.features()."""
 
     x: list[list[float]] = field(default_factory=list)
     grade: list[float] = field(default_factory=list)
@@ -68,8 +72,9 @@ def collect(data: datasets.Dataset, offtopic: list[datasets.Query], model: str |
                                                                        for q in offtopic]:
             for hit in retrieval.search(corpus.org, query.text, top_k=20):
                 docs = corpus.docs_of_source.get(hit.source_id, [])
-                rows.x.append(scoring.features(hit.vector_score or 0.0, hit.coverage,
-                                               hit.rank_score, hit.lexical_only))
+                rows.x.append(scoring.features(
+                    hit.vector_score or 0.0, hit.coverage, hit.rank_score, hit.lexical_only,
+                    sentence_coverage=hit.sentence_coverage, lexical_norm=hit.lexical_norm))
                 rows.grade.append(max((query.relevant.get(d, 0) for d in docs), default=0))
                 rows.qid.append(qid)
                 rows.current.append(hit.score)
@@ -81,13 +86,20 @@ def collect(data: datasets.Dataset, offtopic: list[datasets.Query], model: str |
         return corpus.figures["model"]
 
 
+def groups(qid: np.ndarray, which: set[int]) -> dict[int, np.ndarray]:
+    """Row indexes of each question, computed once for the whole grid."""
+    return {q: np.flatnonzero(qid == q) for q in which}
+
+
 def ranking_quality(score: np.ndarray, rows: Rows, grade: np.ndarray, qid: np.ndarray,
-                    which: set[int]) -> dict[str, float]:
+                    which: set[int], index: dict[int, np.ndarray] | None = None
+                    ) -> dict[str, float]:
     """hit@1, hit@5, MRR@10 and nDCG@10 over the answerable questions in `which`, one
     entry per source (a source's best chunk ranks it)."""
+    index = index or groups(qid, which)
     h1 = h5 = mrr = ndcg = 0.0
     for q in which:
-        idx = np.flatnonzero(qid == q)
+        idx = index[q]
         order, seen = [], set()
         for i in idx[np.argsort(-score[idx], kind="stable")]:
             if rows.source[i] not in seen:  # a source ranks where its best chunk does
@@ -124,18 +136,23 @@ def gate_quality(score: np.ndarray, grade: np.ndarray, qid: np.ndarray, answerab
 
 
 def fit(x: np.ndarray, grade: np.ndarray, qid: np.ndarray, rows: Rows,
-        italian: set[int], english: set[int]) -> tuple[float, float, float]:
-    best: tuple[float, tuple[float, float, float]] = (-1.0, (1.0, 0.0, 0.0))
-    for wc, wv, wf in itertools.product(*GRID.values()):
-        score = wc * x[:, 1] + wv * x[:, 2] + wf * x[:, 3]
+        italian: set[int], english: set[int]) -> tuple[float, ...]:
+    """The grid point with the best mean of MRR@10 (Italian) and nDCG@10 (English)."""
+    best: tuple[float, tuple[float, ...]] = (-1.0, (1.0,) + (0.0,) * (len(GRID) - 1))
+    columns = x[:, COLUMNS]
+    it_index, en_index = groups(qid, italian), groups(qid, english)
+    for weights in itertools.product(*GRID.values()):
+        score = columns @ np.array(weights, dtype=float)
         parts = []
         if italian:
-            parts.append(ranking_quality(score, rows, grade, qid, italian)["mrr@10"])
+            parts.append(ranking_quality(score, rows, grade, qid, italian,
+                                         it_index)["mrr@10"])
         if english:
-            parts.append(ranking_quality(score, rows, grade, qid, english)["ndcg@10"])
+            parts.append(ranking_quality(score, rows, grade, qid, english,
+                                         en_index)["ndcg@10"])
         value = sum(parts) / len(parts)
         if value > best[0] + 1e-9:
-            best = (value, (float(wc), float(wv), float(wf)))
+            best = (value, tuple(float(w) for w in weights))
     return best[1]
 
 
@@ -148,6 +165,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--english-queries", type=int, default=150)
     parser.add_argument("--false-pass", type=float, default=0.05)
     parser.add_argument("--model", default=None)
+    parser.add_argument("--keep-weights", action="store_true",
+                        help="keep the model's current weights; fit the bias only")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--eval-dir", default=str(EVAL_DIR))
     args = parser.parse_args(argv)
@@ -182,13 +201,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         en_ids = set(rows.answerable) - it_ids
 
     x, grade, qid, current = rows.arrays()
-    wc, wv, wf = fit(x, grade, qid, rows, it_ids, en_ids)
-    raw = wc * x[:, 1] + wv * x[:, 2] + wf * x[:, 3]
+    if args.keep_weights:
+        from services.knowledge.scoring import calibration_for
+
+        weights = tuple(float(getattr(calibration_for(model), name)) for name in GRID)
+    else:
+        weights = fit(x, grade, qid, rows, it_ids, en_ids)
+    raw = x[:, COLUMNS] @ np.array(weights)
     off_tops = [raw[qid == q].max() for q in off_ids if np.any(qid == q)]
     threshold = float(np.quantile(off_tops, 1.0 - args.false_pass)) if off_tops else 0.0
+    print("\nThe gate's trade-off (bias chosen so that this share of off-topic questions "
+          "passes):")
+    for share in (0.02, 0.05, 0.10, 0.15, 0.20, 0.30):
+        cut = float(np.quantile(off_tops, 1.0 - share)) if off_tops else 0.0
+        figures = gate_quality(1.0 / (1.0 + np.exp(-np.clip(raw - cut, -40, 40))), grade, qid,
+                               it_ids, off_ids, GATE)
+        print(f"  off-topic {share:.2f}: bias {-cut:.3f}, " + ", ".join(
+            f"{name} {value}" for name, value in figures.items()))
     fitted = 1.0 / (1.0 + np.exp(-np.clip(raw - threshold, -40, 40)))
-
-    from services.knowledge.scoring import GATE
 
     report: dict[str, Any] = {"model": model, "italian questions": len(it_ids),
                               "off-topic": len(off_ids), "english claims": len(en_ids)}
@@ -200,8 +230,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             figures["gate"] = gate_quality(score, grade, qid, it_ids, off_ids, GATE)
         report[name] = figures
     print(json.dumps(report, indent=2))
-    print(f"\nCalibration(bias={-threshold:.3f}, cosine={wc:.1f}, cosine_center=0.0, "
-          f"coverage={wv:.1f}, fusion={wf:.1f})")
+    named = ", ".join(f"{name}={w:.1f}" for name, w in zip(GRID, weights, strict=True))
+    print(f"\nCalibration(bias={-threshold:.3f}, cosine_center=0.0, {named})")
     return report
 
 

@@ -29,6 +29,8 @@ MAX_PASSAGES = 3  # gated passages whose sentences compete
 TARGET_CHARS = 350  # a focused reply: add a second sentence only while under this
 SECOND_SENTENCE_RATIO = 0.7  # ... and only when it scores nearly as well as the best
 SENTENCE_GATE = 0.25  # a quoted sentence must relate to the question at least this much
+OVERLAP_WEIGHT = 0.35  # the question's words a sentence contains, beside its meaning
+PASSAGE_WEIGHT = 0.1  # the passage's own relevance score
 
 
 @dataclass
@@ -137,7 +139,7 @@ def _choose_sentences(question: str, passages: list[Any]) -> list[_Sentence]:
         overlap = (len(terms & content_terms(candidate.text, getattr(hit, "language", None)))
                    / len(terms)) if terms else 0.0
         # meaning first, shared words second, the passage's own relevance as a tie-break
-        candidate.score = sim + 0.35 * overlap + 0.1 * float(hit.score)
+        candidate.score = sim + OVERLAP_WEIGHT * overlap + PASSAGE_WEIGHT * float(hit.score)
     ranked = sorted(candidates, key=lambda c: (-c.score, c.hit_index, c.position))
     best = ranked[0]
     if best.score < SENTENCE_GATE:

@@ -30,6 +30,7 @@ from services.knowledge import lexical
 from services.knowledge.embedder import canonical_name, encode_query, get_embedder
 from services.knowledge.language import analyze, content_terms, detect
 from services.knowledge.scope import Scope, scope_of
+from services.knowledge.sentences import split_sentences
 from services.knowledge.scoring import calibration_for, final_score, rrf
 from services.knowledge.vectors import default_model, org_model, store_for
 
@@ -55,6 +56,8 @@ class Hit:
     vector_score: float | None = None
     lexical_score: float | None = None
     coverage: float = 0.0
+    sentence_coverage: float = 0.0  # the best single sentence's share of the question
+    lexical_norm: float = 0.0  # full-text score over the best one of this search
     language: str | None = None
     lexical_only: bool = False  # found by the full-text side alone
     model: str | None = None  # the embedding model that scored it
@@ -102,6 +105,7 @@ def search(org: Organization | str, query: str, *, assistant: Assistant | None =
                 cosine[chunk.id] = float(np.dot(stored[chunk.vector_id], qvec))
     question_cos = _question_scores(list(rows.values()), model, qvec)
     from_vectors = {chunk_id for chunk_id, _ in vec_ranked}
+    best_lexical = max(lexical_raw.values(), default=0.0)
     calibration = calibration_for(model)
     question_terms: dict[str | None, set[str]] = {}  # the question analyzed once per language
     hits = []
@@ -109,9 +113,13 @@ def search(org: Organization | str, query: str, *, assistant: Assistant | None =
         cos = max(cosine.get(chunk_id, 0.0), question_cos.get(chunk_id, -1.0))
         if chunk.language not in question_terms:
             question_terms[chunk.language] = content_terms(query, chunk.language)
-        coverage = _coverage(question_terms[chunk.language], chunk.text, chunk.language)
+        coverage, sentence_cov = _coverage(question_terms[chunk.language], chunk.text,
+                                           chunk.language)
+        lexical_norm = (lexical_raw.get(chunk_id, 0.0) / best_lexical if best_lexical > 0
+                        else 0.0)
         score = final_score(cosine=cos, coverage=coverage, fused=fused[chunk_id],
                             lexical_only=chunk_id not in from_vectors,
+                            sentence_coverage=sentence_cov, lexical_norm=lexical_norm,
                             calibration=calibration)
         hits.append(Hit(
             source_id=source.id, kind=source.kind, title=source.title, chunk_id=chunk.id,
@@ -121,7 +129,8 @@ def search(org: Organization | str, query: str, *, assistant: Assistant | None =
             rank_score=round(fused[chunk_id], 6), vector_score=round(cos, 4),
             lexical_score=(round(lexical_raw[chunk_id], 4) if chunk_id in lexical_raw
                            else None),
-            coverage=round(coverage, 4), language=chunk.language, model=model,
+            coverage=round(coverage, 4), sentence_coverage=round(sentence_cov, 4),
+            lexical_norm=round(lexical_norm, 4), language=chunk.language, model=model,
             lexical_only=chunk_id not in from_vectors,
             same_question=question_cos.get(chunk_id, -1.0) >= calibration.same_question))
     hits.sort(key=lambda h: (-h.score, -h.rank_score, h.chunk_id))
@@ -172,12 +181,16 @@ def forget_languages(org_id: str) -> None:
         _lang_cache.pop(org_id, None)
 
 
-def _coverage(terms: set[str], passage: str, language: str | None) -> float:
-    """Share of the question's content words present in the passage (stemmed)."""
+def _coverage(terms: set[str], passage: str, language: str | None) -> tuple[float, float]:
+    """Share of the question's content words present in the passage (stemmed), and in
+    its best single sentence: an answer usually restates the question in one sentence,
+    where a passage that merely shares the topic scatters the same words."""
     if not terms:
-        return 0.0
+        return 0.0, 0.0
     present = set(analyze(passage, language))
-    return len(terms & present) / len(terms)
+    best = max((len(terms & set(analyze(s, language))) for s in split_sentences(passage)),
+               default=0)
+    return len(terms & present) / len(terms), best / len(terms)
 
 
 def _vector_candidates(org_id: str, model: str, qvec: np.ndarray, k: int, scope: Scope,

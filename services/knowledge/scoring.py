@@ -2,13 +2,16 @@
 
 Reciprocal-rank fusion says how the two retrievers *rank* a passage, but not whether the
 passage is about the question at all: the best of an unrelated library still comes first.
-So the final score combines fusion with two absolute signals — the cosine of question and
-passage under the organization's embedding model, and the share of the question's content
-words (stemmed, in the passage's language) that the passage contains — in a logistic model
-whose output reads as a probability that the passage answers the question.
+So the final score combines fusion with absolute signals — the cosine of question and
+passage under the organization's embedding model; the share of the question's content words
+(stemmed, in the passage's language) that the passage contains, and that its best single
+sentence contains (an answer usually restates the question in one sentence, where a passage
+that only shares the topic scatters the same words); and the full-text score relative to
+the search's best — in a logistic model whose output reads as a probability that the
+passage answers the question.
 
-The coefficients are fitted per embedding model on the quality benchmark (bench.quality
---calibrate; SQuAD-it questions, candidates labelled by whether they are the question's
+The coefficients are fitted per embedding model on the quality benchmark (bench.calibrate;
+SQuAD-it questions, candidates labelled by whether they are the question's
 own paragraph) and recorded in bench/RESULTS.md. `GATE` is the score a passage must reach
 to be quoted or to make a reply `grounded`.
 """
@@ -30,15 +33,19 @@ class Calibration:
     coverage: float
     fusion: float
     lexical_only: float = 0.0  # found by the lexical side alone
+    sentence_coverage: float = 0.0  # the best sentence's share of the question's words
+    lexical_norm: float = 0.0  # full-text score relative to the search's best
     same_question: float = 0.92  # Q&A: cosine at which two questions are the same one
     sentence_floor: float = 0.75  # sentence cosine of an unrelated sentence ...
     sentence_ceiling: float = 0.90  # ... and of a paraphrase (answer engine rescaling)
 
 
-# Fitted by `python -m bench.quality --calibrate` (see bench/RESULTS.md).
+# Fitted by `python -m bench.calibrate` (see bench/RESULTS.md): the weights on a grid, the
+# bias so that 5% of off-topic questions pass the gate.
 CALIBRATIONS: dict[str, Calibration] = {
-    "multilingual-e5-small": Calibration(bias=-38.901, cosine=40.0, cosine_center=0.0,
-                                         coverage=3.0, fusion=4.0),
+    "multilingual-e5-small": Calibration(bias=-37.628, cosine=40.0, cosine_center=0.0,
+                                         coverage=1.0, sentence_coverage=3.0,
+                                         lexical_norm=2.0, fusion=0.0),
     "all-MiniLM-L6-v2": Calibration(bias=-9.405, cosine=10.0, cosine_center=0.0,
                                     coverage=6.0, fusion=1.0, same_question=0.85,
                                     sentence_floor=0.1, sentence_ceiling=0.7),
@@ -56,14 +63,18 @@ def rrf(rank: int) -> float:
 
 
 def final_score(*, cosine: float, coverage: float, fused: float, lexical_only: bool,
-                calibration: Calibration) -> float:
+                calibration: Calibration, sentence_coverage: float = 0.0,
+                lexical_norm: float = 0.0) -> float:
     """P(passage answers the question), 0..1."""
     c = calibration
     z = (c.bias + c.cosine * (cosine - c.cosine_center) + c.coverage * coverage
-         + c.fusion * (fused / RRF_MAX) + (c.lexical_only if lexical_only else 0.0))
+         + c.fusion * (fused / RRF_MAX) + (c.lexical_only if lexical_only else 0.0)
+         + c.sentence_coverage * sentence_coverage + c.lexical_norm * lexical_norm)
     return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
 
 
-def features(cosine: float, coverage: float, fused: float, lexical_only: bool) -> list[float]:
-    """The regressors in the order `--calibrate` fits them (bias first)."""
-    return [1.0, cosine, coverage, fused / RRF_MAX, 1.0 if lexical_only else 0.0]
+def features(cosine: float, coverage: float, fused: float, lexical_only: bool, *,
+             sentence_coverage: float = 0.0, lexical_norm: float = 0.0) -> list[float]:
+    """The regressors bench.calibrate fits, bias first (keep in step with final_score)."""
+    return [1.0, cosine, coverage, fused / RRF_MAX, 1.0 if lexical_only else 0.0,
+            sentence_coverage, lexical_norm]

@@ -95,3 +95,18 @@ def test_a_strong_word_match_is_found_even_when_the_meaning_is_far(tenant, run_j
     items = search(tenant, "ZX4471")
     assert items[0]["source_id"] == code["id"]
     assert items[0]["score"] >= 0.5
+
+
+def test_the_passage_that_answers_in_one_sentence_outranks_scattered_words(tenant, run_jobs):
+    """Both passages contain every word of the question; only one says it in one sentence.
+    The score's sentence coverage (services.knowledge.scoring) puts that one first."""
+    answer = ingest(tenant, run_jobs, (
+        "Orari del negozio di Torino. Il negozio di Torino apre alle nove il sabato. "
+        "Nei giorni feriali l'orario è continuato.").encode(), "torino.txt")
+    scattered = ingest(tenant, run_jobs, (
+        "Notizie dal negozio. Il sabato abbiamo organizzato una festa. Alle nove è "
+        "arrivato il furgone da Torino. Il negozio apre una nuova sala.").encode(),
+        "notizie.txt")
+    items = search(tenant, "A che ora apre il negozio di Torino il sabato?")
+    ranked = [i["source_id"] for i in items]
+    assert ranked.index(answer["id"]) < ranked.index(scattered["id"])
