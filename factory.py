@@ -64,10 +64,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
 
 def _register_console(app: Flask) -> None:
-    try:
-        from console import register_console
-    except ImportError:
-        return
+    from console import register_console
+
     register_console(app)
 
 

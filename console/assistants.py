@@ -8,7 +8,6 @@ from __future__ import annotations
 from flask import Blueprint, Response, make_response, render_template, request
 from flask_login import current_user
 
-from console import optional
 from console.access import (
     current_org,
     redirect_with_toast,
@@ -19,6 +18,7 @@ from console.access import (
 from console.assistant_form import parse_create, parse_update, values_of
 from extensions import htmx
 from services import assistants as svc
+from services import overview
 
 bp = require_login(Blueprint("console_assistants", __name__, url_prefix="/console/assistants"))
 PAGE_SIZE = 50
@@ -56,10 +56,9 @@ def detail(assistant_id: str) -> str:
     org = current_org()
     assistant = svc.get_assistant(org, assistant_id)
     versions = svc.list_versions(org, assistant, limit=100, cursor=None).items
-    sources = optional.knowledge_sources(org)
-    titles = {s.id: s.title for s in sources or []}
+    titles = {s.id: s.title for s in overview.knowledge_sources(org)}
     return render_template("assistants/detail.html", assistant=assistant, versions=versions,
-                           source_titles=titles, knowledge_ready=sources is not None)
+                           source_titles=titles)
 
 
 @bp.route("/<assistant_id>/edit", methods=["GET", "POST"])

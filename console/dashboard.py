@@ -6,7 +6,6 @@ from datetime import datetime, time, UTC
 from flask import Blueprint, render_template
 from sqlalchemy import func, select
 
-from console import optional
 from console.access import current_org, require_login
 from extensions import db
 from models.assistants import Assistant
@@ -14,6 +13,7 @@ from models.audit import RateLimitEvent, RequestLog
 from models.base import scoped_count
 from models.orgs import ApiKey
 from models.types import utcnow
+from services import overview
 
 bp = require_login(Blueprint("console_dashboard", __name__, url_prefix="/console"))
 
@@ -46,13 +46,13 @@ def index() -> str:
         select(func.count()).select_from(RateLimitEvent)
         .where(RateLimitEvent.org_id == org.id, RateLimitEvent.created_at >= today)
     ).scalar_one()
-    rating = optional.rating_summary(org)
+    rating = overview.rating_summary(org)
     return render_template(
         "dashboard.html",
         org=org, active=active, paused=paused, requests_today=int(requests_today),
         errors_today=int(errors_today), events=events, events_today=events_today,
         key_names=key_names,
-        knowledge=optional.knowledge_counts(org),
-        conversations_today=optional.conversations_since(org, today),
+        knowledge=overview.knowledge_counts(org),
+        conversations_today=overview.conversations_since(org, today),
         rating=rating,
     )

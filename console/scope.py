@@ -6,10 +6,11 @@ from pydantic import ValidationError
 
 from api.endpoint import pydantic_fields
 from api.schemas.assistants import KnowledgeScope
-from console import optional
 from console.access import current_org, redirect_with_toast, require_login, requires_write
 from errors import ValidationFailed
 from services import assistants as svc
+from services.knowledge.scope import set_scope
+from services.overview import SourceOption, knowledge_sources
 
 bp = require_login(Blueprint("console_scope", __name__, url_prefix="/console/assistants"))
 
@@ -18,7 +19,7 @@ bp = require_login(Blueprint("console_scope", __name__, url_prefix="/console/ass
 def edit(assistant_id: str) -> Response | str | tuple[str, int]:
     org = current_org()
     assistant = svc.get_assistant(org, assistant_id)
-    sources = optional.knowledge_sources(org)
+    sources = knowledge_sources(org)
     if request.method == "POST":
         return _save(assistant_id, sources)
     values = {"mode": assistant.knowledge_mode, "linked": assistant.knowledge_linked or [],
@@ -28,8 +29,7 @@ def edit(assistant_id: str) -> Response | str | tuple[str, int]:
 
 
 @requires_write
-def _save(assistant_id: str, sources: list[optional.SourceOption] | None
-          ) -> Response | tuple[str, int]:
+def _save(assistant_id: str, sources: list[SourceOption]) -> Response | tuple[str, int]:
     org = current_org()
     assistant = svc.get_assistant(org, assistant_id)
     data = {"mode": request.form.get("mode", "all"),
@@ -41,17 +41,10 @@ def _save(assistant_id: str, sources: list[optional.SourceOption] | None
     except ValidationError as exc:
         errors = pydantic_fields(exc)
         scope = None
-    if scope is not None and not optional.has_scope_service():
-        # No knowledge service to vouch for the ids yet: accept only listed sources.
-        known = {s.id for s in sources or []}
-        for name in ("linked", "excluded"):
-            unknown = [i for i in getattr(scope, name) if i not in known]
-            if unknown:
-                errors[name] = [f"Unknown source: {', '.join(unknown[:5])}."]
     if scope is not None and not errors:
         try:
-            optional.save_knowledge_scope(org, assistant_id, mode=scope.mode,
-                                          linked=scope.linked, excluded=scope.excluded)
+            set_scope(org, assistant_id, mode=scope.mode, linked=scope.linked,
+                      excluded=scope.excluded)
         except ValidationFailed as exc:
             errors = exc.fields
     if errors:

@@ -10,8 +10,7 @@ import pytest
 from tests.analytics.conftest import seed
 from tests.factories import make_key, make_tenant
 
-pytest.importorskip("console.access")
-from tests.console.conftest import make_console_org  # noqa: E402
+from tests.console.conftest import make_console_org
 
 DAY_QS = "?since=2025-03-10&until=2025-03-10"
 CHARTS = ("requests", "latency", "endpoints", "events", "ratings", "versions")

@@ -8,8 +8,6 @@ import pytest
 
 from tests.analytics.conftest import at
 
-pytest.importorskip("models.conversations")
-
 DIST = {"1": 1, "2": 1, "3": 1, "4": 1, "5": 2}
 
 

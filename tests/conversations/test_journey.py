@@ -2,11 +2,9 @@
 context, they ask, the assistant answers from the knowledge base, someone rates it."""
 from __future__ import annotations
 
-import pytest
 
 
 def test_anonymous_and_authenticated_journeys(tenant, assistant, run_jobs):
-    pytest.importorskip("services.knowledge.retrieval")
     qa = tenant.post("/api/v1/knowledge/qas/", json={
         "question": "Do you ship to Switzerland?",
         "answer": "Yes, we ship to Switzerland within 3 working days."}).json
