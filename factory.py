@@ -31,7 +31,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from api.auth import authenticate_request
     from api.errors import register_error_handlers
     from api.observability import init_observability
-    from api.ratelimit import exempt, org_limit
+    from api.ratelimit import exempt, org_limit, rate_limited_response
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True,
@@ -46,6 +46,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     htmx.init_app(app)
     login_manager.init_app(app)
     register_error_handlers(app)
+    # A 429 has its own handler (the code wins over the HTTPException class): it audits.
+    app.register_error_handler(429, rate_limited_response)
 
     from api import register_api
 

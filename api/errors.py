@@ -57,10 +57,6 @@ def handle_app_error(exc: AppError) -> Response:
 
 def handle_http_exception(exc: HTTPException) -> Response:
     status = exc.code or 500
-    if status == 429:
-        from api.ratelimit import rate_limited_response
-
-        return rate_limited_response(exc)
     code, default_message = _HTTP_CODES.get(status, ("http_error", exc.name))
     message = default_message
     headers: dict[str, str] = {}
