@@ -1,11 +1,10 @@
-"""Command line (SPEC §9): every command prints JSON so scripts can read it."""
+"""Organizations, keys, operators, jobs, knowledge indexes and the demo seed (SPEC §9)."""
 from __future__ import annotations
 
 import json
 import sys
 
 import click
-from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
 from errors import AppError
@@ -208,11 +207,3 @@ def knowledge_migrate_model() -> None:
             job = queue_reembed(org, None, target)
             queued.append({"organization_id": org.id, "job_id": job.id})
     _emit({"model": current_app.config["EMBEDDING_MODEL"], "queued": queued})
-
-
-def register_cli(app: Flask) -> None:
-    for group in (org_cli, key_cli, user_cli, jobs_cli, knowledge_cli):
-        app.cli.add_command(group)
-    app.cli.add_command(seed_demo)
-    app.cli.add_command(__import__("cli_sessions").sessions_cli)
-    app.cli.add_command(__import__("cli_analytics").analytics_cli)
