@@ -280,8 +280,11 @@ def test_small_compressed_pdf_still_reads(make_pdf):
 
 
 _WORKER_UNDER_RLIMIT = textwrap.dedent("""
-    import io, json, os, resource, sys
+    import io, json, os, resource, sys, threading
     sys.path.insert(0, sys.argv[1])
+    # Threads started under the limit (the in-memory limiter's expiry timer restarts when
+    # it has run out, which depends on timing) must fit in the headroom: small stacks.
+    threading.stack_size(256 * 1024)
     from factory import create_app
     from tests.factories import make_tenant
     app = create_app({"TESTING": True, "JOBS_MODE": "sync"})
