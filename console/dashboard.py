@@ -14,6 +14,7 @@ from models.base import scoped_count
 from models.orgs import ApiKey
 from models.types import utcnow
 from services import overview
+from services.knowledge.sources import counts_by_status
 
 bp = require_login(Blueprint("console_dashboard", __name__, url_prefix="/console"))
 
@@ -52,7 +53,7 @@ def index() -> str:
         org=org, active=active, paused=paused, requests_today=int(requests_today),
         errors_today=int(errors_today), events=events, events_today=events_today,
         key_names=key_names,
-        knowledge=overview.knowledge_counts(org),
+        knowledge=counts_by_status(org),
         conversations_today=overview.conversations_since(org, today),
         rating=rating,
     )

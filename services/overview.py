@@ -1,5 +1,6 @@
 """Read-outs the console's dashboard and assistant pages show about other areas:
-knowledge sources, conversations, ratings. Plain queries scoped to one organization."""
+knowledge sources, conversations, ratings. Plain queries scoped to one organization
+(sources per status come from services.knowledge.sources.counts_by_status)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,13 +32,6 @@ def knowledge_sources(org: Organization) -> list[SourceOption]:
                          title=row.title or row.question or row.url or row.id,
                          status=row.status)
             for row in db.session.execute(stmt).scalars()]
-
-
-def knowledge_counts(org: Organization) -> dict[str, int]:
-    """Sources per status ({"ready": 3, "failed": 1, ...})."""
-    stmt = (select(KnowledgeSource.status, func.count())
-            .where(KnowledgeSource.org_id == org.id).group_by(KnowledgeSource.status))
-    return {str(status): int(n) for status, n in db.session.execute(stmt)}
 
 
 def conversations_since(org: Organization, since: datetime) -> int:

@@ -187,10 +187,11 @@ def _coverage(terms: set[str], passage: str, language: str | None) -> tuple[floa
     where a passage that merely shares the topic scatters the same words."""
     if not terms:
         return 0.0, 0.0
-    present = set(analyze(passage, language))
-    best = max((len(terms & set(analyze(s, language))) for s in split_sentences(passage)),
-               default=0)
-    return len(terms & present) / len(terms), best / len(terms)
+    # Sentences split only at white space, so together they hold every word of the
+    # passage: the passage is analyzed once, sentence by sentence.
+    found = [terms.intersection(analyze(s, language)) for s in split_sentences(passage)]
+    best = max((len(f) for f in found), default=0)
+    return len(set().union(*found)) / len(terms), best / len(terms)
 
 
 def _vector_candidates(org_id: str, model: str, qvec: np.ndarray, k: int, scope: Scope,
