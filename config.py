@@ -61,7 +61,14 @@ class Config:
         self.JOBS_MODE = os.environ.get("JOBS_MODE") or ("rq" if self.REDIS_URL else "thread")
         self.RQ_QUEUE = os.environ.get("RQ_QUEUE", "companin")
         self.JOB_TIMEOUT_SECONDS = _int("JOB_TIMEOUT_SECONDS", 600)
-        self.JOB_STALE_SECONDS = _int("JOB_STALE_SECONDS", 900)
+        # Running jobs beat every JOB_HEARTBEAT_SECONDS; one silent for JOB_STALE_SECONDS
+        # (a killed worker) is failed by the sweeper and can be retried.
+        self.JOB_HEARTBEAT_SECONDS = _float("JOB_HEARTBEAT_SECONDS", 10.0)
+        self.JOB_STALE_SECONDS = _int("JOB_STALE_SECONDS", 60)
+        # Embedded mode: in-process job threads (two: one big source cannot hold the rest).
+        self.JOB_THREADS = max(1, _int("JOB_THREADS", 2))
+        # How often (seconds) a web process sweeps stuck jobs on its own.
+        self.JOB_SWEEP_INTERVAL_SECONDS = _int("JOB_SWEEP_INTERVAL_SECONDS", 30)
         # Backoff (seconds) between RQ retries of a job that failed transiently.
         self.JOB_RETRY_INTERVALS = [
             int(x) for x in os.environ.get("JOB_RETRY_INTERVALS", "5,30,120").split(",") if x]
@@ -115,7 +122,14 @@ class Config:
         self.DEFAULT_ORG_LANGUAGES = [
             code.strip().lower() for code in
             os.environ.get("DEFAULT_ORG_LANGUAGES", "en,it").split(",") if code.strip()]
-        self.HNSW_THRESHOLD = _int("HNSW_THRESHOLD", 200_000)
+        # Vector index (services/knowledge/vector_index.py): above ANN_THRESHOLD vectors an
+        # organization's base is an IVF index; writes go to small segments that compaction
+        # folds in once there are INDEX_MAX_SEGMENTS of them or INDEX_MAX_SEGMENT_VECTORS
+        # vectors; each process caches at most INDEX_CACHE_MB of loaded indexes (LRU).
+        self.HNSW_THRESHOLD = _int("ANN_THRESHOLD", _int("HNSW_THRESHOLD", 200_000))
+        self.INDEX_MAX_SEGMENTS = max(2, _int("INDEX_MAX_SEGMENTS", 16))
+        self.INDEX_MAX_SEGMENT_VECTORS = max(100, _int("INDEX_MAX_SEGMENT_VECTORS", 20_000))
+        self.INDEX_CACHE_MB = max(16, _int("INDEX_CACHE_MB", 1024))
         self.REEMBED_BATCH_SIZE = max(1, _int("REEMBED_BATCH_SIZE", 256))
 
         # Outbound fetches (URL knowledge). Loopback is for tests only; off by default.

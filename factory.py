@@ -62,7 +62,19 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from cli import register_cli
 
     register_cli(app)
+    _register_jobs(app)
     return app
+
+
+def _register_jobs(app: Flask) -> None:
+    """The services queue jobs; what runs them is handed over here, so services never
+    import the job functions (which import the services)."""
+    from jobs.runner import run_job_in_app
+    from services.jobs import maybe_sweep
+
+    app.extensions["companin_job_runner"] = run_job_in_app
+    if app.config["JOBS_MODE"] != "sync":  # first, so a 401 or a 429 does not skip it
+        app.before_request_funcs.setdefault(None, []).insert(0, maybe_sweep)
 
 
 def _register_console(app: Flask) -> None:

@@ -8,6 +8,7 @@ from api.auth import current_org
 from api.endpoint import endpoint
 from api.schemas.common import Timestamp
 from models.jobs import Job
+from services.jobs import retry_job
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/v1/jobs")
 
@@ -42,6 +43,4 @@ def get(job_id: str) -> JobOut:
 @endpoint(summary="Retry a failed job (runs the same work as a new job)", tags=["Jobs"],
           response=JobOut, status=202, errors=(404, 409))
 def retry(job_id: str) -> JobOut:
-    from jobs.sweeper import retry_job
-
     return JobOut.of(retry_job(current_org().id, job_id))

@@ -10,6 +10,7 @@ from flask.cli import AppGroup, with_appcontext
 from errors import AppError
 from extensions import db
 from models.orgs import Organization
+from services.jobs import sweep
 
 org_cli = AppGroup("org", help="Organizations.")
 key_cli = AppGroup("key", help="API keys.")
@@ -20,10 +21,10 @@ knowledge_cli = AppGroup("knowledge", help="Knowledge indexes and embedding mode
 
 @jobs_cli.command("sweep")
 def jobs_sweep() -> None:
-    """Fail jobs whose worker died (run from cron, e.g. every 5 minutes)."""
-    from jobs.sweeper import sweep_stale_jobs
-
-    _emit({"failed_jobs": sweep_stale_jobs()})
+    """Fail jobs whose worker died or timed out and re-dispatch queued jobs whose queue
+    entry was lost (web processes also do this every JOB_SWEEP_INTERVAL_SECONDS)."""
+    result = sweep()
+    _emit({"failed_jobs": result["failed"], "redispatched_jobs": result["redispatched"]})
 
 
 def _emit(payload: dict) -> None:

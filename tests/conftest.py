@@ -73,8 +73,8 @@ if SERVICES:
     os.environ["JOBS_MODE"] = "rq"
     os.environ["JOB_RETRY_INTERVALS"] = "0,0,0"  # retries re-enqueue at once for the worker
     os.environ["REQUEST_LOG_FLUSH_SECONDS"] = "0"  # rows visible as soon as a call returns
-else:
-    os.environ["JOBS_MODE"] = "sync"
+else:  # TEST_JOBS_MODE=thread runs the job tests on the embedded default's threads
+    os.environ["JOBS_MODE"] = os.environ.get("TEST_JOBS_MODE", "sync")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -142,7 +142,7 @@ def _clean_state(request: pytest.FixtureRequest):
         if not SERVICES:  # memory storage; in Redis only this run's keys are deleted below
             limiter.reset()
         if SERVICES:
-            from jobs import get_redis
+            from services.jobs import get_redis
 
             r = get_redis(application)
             for key in r.scan_iter(f"*companin-test-{RUN_ID}*"):
@@ -177,15 +177,20 @@ def client(app):
 
 @pytest.fixture
 def run_jobs(app):
-    """Execute queued background jobs: a real RQ worker in services mode; in embedded
-    mode jobs already ran inline when they were enqueued."""
+    """Execute queued background jobs: a real RQ worker in services mode; the in-process
+    threads finish in thread mode; in sync mode jobs already ran when they were enqueued."""
 
     def _run() -> None:
+        if app.config["JOBS_MODE"] == "thread":
+            from services.jobs import wait_for_idle
+
+            wait_for_idle(app)
+            return
         if app.config["JOBS_MODE"] != "rq":
             return
         from rq import SimpleWorker
 
-        from jobs import get_queue, get_redis
+        from services.jobs import get_queue, get_redis
 
         with app.app_context():
             worker = SimpleWorker([get_queue(app)], connection=get_redis(app))

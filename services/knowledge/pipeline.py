@@ -20,7 +20,7 @@ from sqlalchemy import delete, insert, select, update
 
 from errors import AppError, Unprocessable
 from extensions import db
-from jobs.runner import TransientJobError
+from services.jobs import TransientJobError
 from models.ids import new_id
 from models.jobs import Job
 from models.knowledge import KnowledgeChunk, KnowledgeSource
@@ -34,7 +34,8 @@ from services.knowledge.url_guard import GuardedFetcher
 from services.knowledge.embedder import canonical_name, get_embedder
 from services.knowledge.language import detect
 from services.knowledge.retrieval import forget_languages
-from services.knowledge.vectors import default_model, embedder_dim, store_for, stores_holding
+from services.knowledge.vectors import (compact_when_due, default_model, embedder_dim,
+                                        store_for, stores_holding)
 from services.knowledge.webpage import extract_main_text
 
 log = logging.getLogger("companin.knowledge")
@@ -300,6 +301,7 @@ def _swap_chunks(org: Organization, prepared: list[Prepared], vectors: np.ndarra
     if old_ids:  # 3. old vectors out (of every model's index: a re-embed may hold them)
         for holder in stores_holding(org.id):
             holder.remove(org.id, old_ids)
+    compact_when_due(org.id, store)
 
 
 class _ModelSwitched(Exception):
@@ -379,6 +381,7 @@ def _reembed_in_place(org: Organization, model: str, wanted: list[str] | None,
     if wanted:
         if len(ids):
             store.add(org.id, ids, vecs)
+            compact_when_due(org.id, store)
     else:
         store.rebuild(org.id, ids, vecs)
     _stamp(org, model, store.dim, wanted)

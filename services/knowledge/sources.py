@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select, update
 
 from errors import NotFound, Unprocessable, ValidationFailed
 from extensions import db
-from jobs import enqueue
+from services.jobs import enqueue
 from models.ids import new_id
 from models.jobs import Job
 from models.knowledge import KIND_PREFIX, KnowledgeChunk, KnowledgeSource
@@ -25,7 +25,7 @@ from services.knowledge import lexical, storage
 from services.knowledge.sniff import detect_kind
 from services.knowledge.url_guard import check_url
 from services.knowledge.embedder import canonical_name, known_models
-from services.knowledge.vectors import stores_holding
+from services.knowledge.vectors import compact_when_due, stores_holding
 from services.pagination import Page, paginate
 
 INGEST_JOB = "ingest_source"
@@ -287,9 +287,10 @@ def delete_source(org: Organization, source_id: str, *, kind: str | None = None)
     db.session.delete(source)
     _drop_from_scopes(org, source.id)
     db.session.commit()
-    if vector_ids:
+    if vector_ids:  # tombstones: cheap; compaction reclaims the space later
         for store in stores_holding(org.id):
             store.remove(org.id, vector_ids)
+            compact_when_due(org.id, store)
     if storage_key and not db.session.execute(
             select(func.count()).select_from(KnowledgeSource)
             .where(KnowledgeSource.storage_key == storage_key)).scalar_one():

@@ -1,54 +1,91 @@
-"""Per-organization FAISS indexes on disk, safe across processes.
+"""Per-organization vector indexes on disk: a base plus small segments, safe across processes.
 
-Layout, per org: `org_<id>/index.v<N>.faiss`, `ids.v<N>.npy`, `vectors.v<N>.npy` and a
-`CURRENT` file naming N. The ids+vectors pair is the source of truth; the FAISS file is
-derived from it. That makes removal exact for every index type: HNSW cannot delete
-in place, so every write rebuilds the index from the stored vectors.
+Layout, per org directory `org_<id>/`:
+- `MANIFEST` (JSON, atomically replaced): the version, the base and an ordered log of
+  operations since the base — `seg` (an upsert batch: ids + vectors) and `tomb` (deleted
+  ids). Nothing is servable until the manifest names it.
+- `base.<tag>.ids.npy` (sorted ids), `base.<tag>.vectors.npy` and, above `ann_threshold`,
+  `base.<tag>.faiss` (an IVF index whose labels are row positions).
+- `seg.<version>.npz`, `tomb.<version>.npy`: one small file per write.
 
-Writers take an exclusive `flock` on the org's lock file, write version N+1 next to N
-(temp file + fsync + os.replace) and only then switch `CURRENT`, so a reader sees either
-the old or the new version, never a half-written one. Readers keep (version, index) in
-memory and re-read the tiny `CURRENT` file on every search to notice other processes'
-writes. The two newest versions are kept so a reader that just read `CURRENT` can still
-open the files it names.
+Why: a write costs one small file and a manifest swap, whatever the size of the base; the
+old design rewrote everything on each write. An entry is live unless a later operation
+(segment or tombstone) names its id, so upserts, deletes and re-adds stay exact. Search
+covers the base (dead rows excluded by selector or mask) and every segment (brute force),
+then merges. Compaction (`compact`) folds the log into a new base without blocking
+readers or writers: it snapshots the log under the write lock, builds the base outside it
+in `compacting/`, and installs it under the lock, keeping operations that arrived meanwhile.
 
-Reuse one `VectorIndexStore` per process: its cache is what makes searches cheap.
+Writers take an exclusive `flock`; files are written to a temp name, fsynced and renamed,
+and the manifest is replaced last, so a crash at any point leaves the previous manifest
+whole. Readers re-read the small manifest on every search, so every process sees a new
+segment on its next search; loaded parts are cached per process, bounded by bytes (LRU).
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import io
+import json
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
 
 _ORG_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_VERSIONED = re.compile(r"^(?:index|ids|vectors)\.v(\d+)\.(?:faiss|npy)$")
-HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 128
-# With a filter on an HNSW index, score up to this many allowed vectors exactly instead
-# of trusting the graph walk, which can miss allowed items hidden behind filtered ones.
+_LEGACY = re.compile(r"^(?:index|ids|vectors)\.v(\d+)\.(?:faiss|npy)$")
+_OWNED = re.compile(r"^(?:base\.[A-Za-z0-9-]+\.(?:ids\.npy|vectors\.npy|faiss)"
+                    r"|seg\.\d+\.npz|tomb\.\d+\.npy)$")
+# With a filter on an approximate base, score up to this many allowed vectors exactly
+# instead of trusting the probed lists, which can miss allowed items.
 EXACT_FILTER_LIMIT = 50_000
+DEFAULT_CACHE_BYTES = 1 << 30
+
+
+@dataclass
+class _Base:
+    name: str
+    ids: np.ndarray  # sorted
+    vectors: np.ndarray  # memory-mapped, row i belongs to ids[i]
+    ann: faiss.Index | None = None
+
+    @property
+    def nbytes(self) -> int:
+        ann = self.ann.ntotal * self.vectors.shape[1] * 4 if self.ann is not None else 0
+        return int(self.ids.nbytes + self.vectors.nbytes + ann)
+
+
+@dataclass
+class _Segment:
+    name: str
+    ids: np.ndarray
+    vectors: np.ndarray
+    live: np.ndarray | None = None  # bool mask, set per snapshot
 
 
 @dataclass
 class _Snapshot:
     version: int
-    index: faiss.Index
-    ids: np.ndarray | None = None
-    vectors: np.ndarray | None = None
-    order: np.ndarray | None = None  # argsort of ids, for exact filtered lookups
-    sorted_ids: np.ndarray | None = None
+    base: _Base | None
+    segments: list[_Segment] = field(default_factory=list)
+    dead: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # base ids shadowed
+    dead_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    count: int = 0
+
+    @property
+    def nbytes(self) -> int:
+        segs = sum(s.ids.nbytes + s.vectors.nbytes for s in self.segments)
+        return int((self.base.nbytes if self.base else 0) + segs + self.dead.nbytes)
 
 
 class VectorIndexStore:
@@ -59,15 +96,21 @@ class VectorIndexStore:
         hnsw_threshold: int = 200_000,
         keep_versions: int = 2,
         model: str | None = None,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        max_ops: int = 16,
+        max_segment_vectors: int = 20_000,
     ) -> None:
         self.index_dir = Path(index_dir)
         self.dim = dim
         # Recorded in each org index (`MODEL`) and checked on every write, so vectors of
         # two models can never be written into one index.
         self.model = model
-        self.hnsw_threshold = hnsw_threshold
-        self.keep_versions = max(2, keep_versions)
-        self._cache: dict[str, _Snapshot] = {}
+        # Above this many vectors the base is an IVF index (approximate, fast to build).
+        self.ann_threshold = hnsw_threshold
+        self.cache_bytes = cache_bytes
+        self.max_ops = max_ops
+        self.max_segment_vectors = max_segment_vectors
+        self._cache: OrderedDict[str, _Snapshot] = OrderedDict()
         self._cache_lock = threading.Lock()
 
     # ----------------------------------------------------------------- writes
@@ -78,31 +121,52 @@ class VectorIndexStore:
         _, last = np.unique(new_ids[::-1], return_index=True)
         keep = np.sort(len(new_ids) - 1 - last)
         new_ids, new_vecs = new_ids[keep], new_vecs[keep]
-
-        def apply(old_ids: np.ndarray, old_vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            mask = ~np.isin(old_ids, new_ids)
-            return (
-                np.concatenate([old_ids[mask], new_ids]),
-                np.concatenate([old_vecs[mask], new_vecs]),
-            )
-
-        return self._write(org_id, apply)
+        if not len(new_ids):
+            return self.version(org_id)
+        directory = self._org_dir(org_id)
+        with self._locked(directory):
+            self._check_model(directory)
+            manifest = self._manifest_locked(directory)
+            version = manifest["version"] + 1
+            name = f"seg.{version}.npz"
+            _atomic_write(directory / name, _npz_bytes(ids=new_ids, vectors=new_vecs))
+            manifest["ops"].append(["seg", name, int(len(new_ids))])
+            return self._commit(directory, manifest)
 
     def remove(self, org_id: int | str, ids: np.ndarray | list[int]) -> int:
-        drop = np.asarray(ids, dtype=np.int64).ravel()
-
-        def apply(old_ids: np.ndarray, old_vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            mask = ~np.isin(old_ids, drop)
-            return old_ids[mask], old_vecs[mask]
-
-        return self._write(org_id, apply)
+        """Tombstone `ids`: cheap and immediate; compaction reclaims the space later."""
+        drop = np.unique(np.asarray(ids, dtype=np.int64).ravel())
+        directory = self._org_dir(org_id)
+        if not len(drop) or not (directory / "MANIFEST").exists() and _read_current(
+                directory) == 0:
+            return self.version(org_id)
+        with self._locked(directory):
+            manifest = self._manifest_locked(directory)
+            version = manifest["version"] + 1
+            name = f"tomb.{version}.npy"
+            _atomic_write(directory / name, _npy_bytes(drop))
+            manifest["ops"].append(["tomb", name, int(len(drop))])
+            return self._commit(directory, manifest)
 
     def rebuild(self, org_id: int | str, ids: np.ndarray, vectors: np.ndarray) -> int:
         """Replace the org's whole index (after re-embedding or a model change)."""
         new_ids, new_vecs = self._validate(ids, vectors)
         if len(np.unique(new_ids)) != len(new_ids):
             raise ValueError("rebuild() ids must be unique")
-        return self._write(org_id, lambda _ids, _vecs: (new_ids, new_vecs))
+        directory = self._org_dir(org_id)
+        directory.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".rebuild-", dir=directory))
+        try:
+            tag = self._write_base(staging, new_ids, new_vecs)
+            with self._locked(directory):
+                self._check_model(directory)
+                manifest = self._manifest_locked(directory)
+                _install(staging, directory)
+                manifest["base"] = {"tag": tag, "count": int(len(new_ids))}
+                manifest["ops"] = []
+                return self._commit(directory, manifest)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     def drop(self, org_id: int | str) -> None:
         """Delete every file of the org (organization deletion)."""
@@ -112,9 +176,57 @@ class VectorIndexStore:
         if directory.exists():
             with self._locked(directory):
                 for path in directory.iterdir():
-                    if path.name != ".lock":
+                    if path.is_dir():
+                        shutil.rmtree(path, ignore_errors=True)
+                    elif path.name != ".lock":
                         path.unlink(missing_ok=True)
             shutil.rmtree(directory, ignore_errors=True)
+
+    # ------------------------------------------------------------- compaction
+    def needs_compaction(self, org_id: int | str) -> bool:
+        """True when the log is long or heavy enough that searches pay for it."""
+        manifest = _read_manifest(self._org_dir(org_id))
+        if manifest is None or not manifest["ops"]:
+            return False
+        seg_vectors = sum(n for kind, _, n in manifest["ops"] if kind == "seg")
+        tombs = sum(n for kind, _, n in manifest["ops"] if kind == "tomb")
+        base = (manifest["base"] or {}).get("count", 0)
+        return (len(manifest["ops"]) >= self.max_ops
+                or seg_vectors >= self.max_segment_vectors
+                or tombs >= max(1_000, base // 10))
+
+    def compact(self, org_id: int | str) -> bool:
+        """Fold the operation log into a new base. Reads and writes go on meanwhile;
+        returns False when there was nothing to do or another compaction holds the org."""
+        directory = self._org_dir(org_id)
+        if not directory.exists():
+            return False
+        with self._compaction_lock(directory) as mine:
+            if not mine:
+                return False
+            work = directory / "compacting"
+            shutil.rmtree(work, ignore_errors=True)  # a crashed compaction's leftovers
+            work.mkdir()
+            with self._locked(directory):
+                manifest = self._manifest_locked(directory)
+            if not manifest["ops"]:
+                shutil.rmtree(work, ignore_errors=True)
+                return False
+            snapshot = self._load(directory, manifest, use_cache=False)
+            ids, vectors = _live_arrays(snapshot)
+            tag = self._write_base(work, ids, vectors)
+            with self._locked(directory):
+                current = self._manifest_locked(directory)
+                prefix = manifest["ops"]
+                if current["base"] != manifest["base"] or current["ops"][:len(prefix)] != prefix:
+                    shutil.rmtree(work, ignore_errors=True)  # rebuilt meanwhile: ours is stale
+                    return False
+                _install(work, directory)
+                current["base"] = {"tag": tag, "count": int(len(ids))}
+                current["ops"] = current["ops"][len(prefix):]
+                self._commit(directory, current)
+            shutil.rmtree(work, ignore_errors=True)
+            return True
 
     # ------------------------------------------------------------------ reads
     def search(
@@ -126,50 +238,76 @@ class VectorIndexStore:
     ) -> list[tuple[int, float]]:
         """Top-k (id, cosine score), best first; only ids in `allowed_ids` when given."""
         snapshot = self._snapshot(org_id)
-        if snapshot is None or snapshot.index.ntotal == 0 or k <= 0:
+        if snapshot is None or snapshot.count == 0 or k <= 0:
             return []
         query = _normalize(np.asarray(query_vec, dtype=np.float32).reshape(1, -1))
         if query.shape[1] != self.dim:
             raise ValueError(f"query has {query.shape[1]} dims, index has {self.dim}")
-        if allowed_ids is None:
-            scores, labels = snapshot.index.search(query, min(k, snapshot.index.ntotal))
-            return _pairs(scores[0], labels[0])
-        if not allowed_ids:
-            return []
-        allowed = np.fromiter((int(i) for i in allowed_ids), dtype=np.int64)
-        k = min(k, len(allowed), snapshot.index.ntotal)
-        if _is_hnsw(snapshot.index) and len(allowed) <= EXACT_FILTER_LIMIT:
-            return self._exact_filtered(org_id, snapshot, query[0], allowed, k)
-        # Flat indexes: the selector makes FAISS skip every id outside the set (exact).
-        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
-        scores, labels = snapshot.index.search(query, k, params=params)
-        allowed_set = set(allowed.tolist())
-        return [(i, s) for i, s in _pairs(scores[0], labels[0]) if i in allowed_set]
+        allowed = None
+        if allowed_ids is not None:
+            if not allowed_ids:
+                return []
+            allowed = np.unique(np.fromiter((int(i) for i in allowed_ids), dtype=np.int64))
+        k = min(k, snapshot.count)
+        hits: list[tuple[float, int]] = []
+        if snapshot.base is not None:
+            hits.extend(_search_base(snapshot, query[0], k, allowed))
+        for segment in snapshot.segments:
+            hits.extend(_search_segment(segment, query[0], k, allowed))
+        hits.sort(key=lambda h: (-h[0], h[1]))
+        return [(i, s) for s, i in hits[:k]]
 
     def vectors(self, org_id: int | str, ids: list[int]) -> dict[int, np.ndarray]:
-        """The stored (normalized) vectors of `ids` that exist: scoring a lexical-only
+        """The stored (normalized) vectors of `ids` that are live: scoring a lexical-only
         candidate must not re-embed its text."""
         snapshot = self._snapshot(org_id)
         if snapshot is None or not ids:
             return {}
-        self._ensure_lookup(org_id, snapshot)
-        if len(snapshot.sorted_ids) == 0:
-            return {}
-        wanted = np.asarray(ids, dtype=np.int64)
-        pos = np.clip(np.searchsorted(snapshot.sorted_ids, wanted), 0,
-                      len(snapshot.sorted_ids) - 1)
-        found = snapshot.sorted_ids[pos] == wanted
-        return {int(wanted[i]): np.asarray(snapshot.vectors[snapshot.order[pos[i]]],
-                                           dtype=np.float32)
-                for i in np.flatnonzero(found)}
+        wanted = np.unique(np.asarray(ids, dtype=np.int64))
+        found: dict[int, np.ndarray] = {}
+        for segment in reversed(snapshot.segments):  # newest first
+            mask = np.isin(segment.ids, wanted) & segment.live
+            for row in np.flatnonzero(mask):
+                found.setdefault(int(segment.ids[row]), np.array(segment.vectors[row]))
+        base = snapshot.base
+        if base is not None and len(base.ids):
+            rest = wanted[~np.isin(wanted, snapshot.dead)]
+            pos = np.clip(np.searchsorted(base.ids, rest), 0, len(base.ids) - 1)
+            for i in np.flatnonzero(base.ids[pos] == rest):
+                found.setdefault(int(rest[i]), np.asarray(base.vectors[pos[i]], np.float32))
+        return found
 
     def count(self, org_id: int | str) -> int:
         snapshot = self._snapshot(org_id)
-        return 0 if snapshot is None else int(snapshot.index.ntotal)
+        return 0 if snapshot is None else snapshot.count
 
     def version(self, org_id: int | str) -> int:
         """The committed version number (0 = no index yet)."""
-        return _read_current(self._org_dir(org_id))
+        directory = self._org_dir(org_id)
+        manifest = _read_manifest(directory)
+        return manifest["version"] if manifest else _read_current(directory)
+
+    def stats(self, org_id: int | str) -> dict[str, Any]:
+        """What the org's index is made of (for health pages and the benchmarks)."""
+        manifest = _read_manifest(self._org_dir(org_id)) or {"version": 0, "base": None,
+                                                             "ops": []}
+        ops = manifest["ops"]
+        return {"version": manifest["version"],
+                "base_vectors": (manifest["base"] or {}).get("count", 0),
+                "segments": sum(1 for o in ops if o[0] == "seg"),
+                "segment_vectors": sum(o[2] for o in ops if o[0] == "seg"),
+                "tombstones": sum(o[2] for o in ops if o[0] == "tomb"),
+                "live": self.count(org_id)}
+
+    def cached_bytes(self) -> int:
+        with self._cache_lock:
+            return sum(s.nbytes for s in self._cache.values())
+
+    def model_of(self, org_id: int | str) -> str | None:
+        """The model recorded in the org's index (None for an index written before it
+        was recorded)."""
+        marker = self._org_dir(org_id) / "MODEL"
+        return marker.read_text().strip() if marker.exists() else None
 
     # -------------------------------------------------------------- internals
     def _org_dir(self, org_id: int | str) -> Path:
@@ -197,31 +335,47 @@ class VectorIndexStore:
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
-    def _write(
-        self,
-        org_id: int | str,
-        change: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
-    ) -> int:
-        directory = self._org_dir(org_id)
-        with self._locked(directory):
-            self._check_model(directory)
-            current = _read_current(directory)
-            ids, vectors = self._load_arrays(directory, current)
-            ids, vectors = change(ids, vectors)
-            ids = np.ascontiguousarray(ids, dtype=np.int64)
-            vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
-            index = self._build(ids, vectors)
-            new = current + 1
-            _atomic_write(directory / f"ids.v{new}.npy", _npy_bytes(ids))
-            _atomic_write(directory / f"vectors.v{new}.npy", _npy_bytes(vectors))
-            _atomic_write(
-                directory / f"index.v{new}.faiss", faiss.serialize_index(index).tobytes()
-            )
-            _atomic_write(directory / "CURRENT", f"{new}\n".encode())
-            self._collect_garbage(directory, new)
-        with self._cache_lock:
-            self._cache[directory.name] = _Snapshot(new, index, ids, vectors)
-        return new
+    @contextlib.contextmanager
+    def _compaction_lock(self, directory: Path) -> Iterator[bool]:
+        with open(directory / ".compact.lock", "a+") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def _manifest_locked(self, directory: Path) -> dict[str, Any]:
+        """The manifest, converting an index of the old layout on first sight (lock held)."""
+        manifest = _read_manifest(directory)
+        if manifest is not None:
+            return manifest
+        legacy = _read_current(directory)
+        manifest = {"version": legacy, "base": None, "ops": []}
+        if legacy:
+            ids = np.load(directory / f"ids.v{legacy}.npy")
+            vectors = np.load(directory / f"vectors.v{legacy}.npy")
+            staging = Path(tempfile.mkdtemp(prefix=".convert-", dir=directory))
+            try:
+                tag = self._write_base(staging, ids, vectors)
+                _install(staging, directory)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+            manifest["base"] = {"tag": tag, "count": int(len(ids))}
+            self._commit(directory, manifest, bump=False)
+            (directory / "CURRENT").unlink(missing_ok=True)
+        return manifest
+
+    def _commit(self, directory: Path, manifest: dict[str, Any], bump: bool = True) -> int:
+        previous = _read_manifest(directory)
+        if bump:
+            manifest["version"] += 1
+        _atomic_write(directory / "MANIFEST", json.dumps(manifest).encode())
+        _collect_garbage(directory, manifest, previous)
+        return int(manifest["version"])
 
     def _check_model(self, directory: Path) -> None:
         if self.model is None:
@@ -233,92 +387,237 @@ class VectorIndexStore:
         elif recorded != self.model:
             raise ValueError(f"index {directory} holds {recorded} vectors, not {self.model}")
 
-    def model_of(self, org_id: int | str) -> str | None:
-        """The model recorded in the org's index (None for an index written before it
-        was recorded)."""
-        marker = self._org_dir(org_id) / "MODEL"
-        return marker.read_text().strip() if marker.exists() else None
-
-    def _build(self, ids: np.ndarray, vectors: np.ndarray) -> faiss.Index:
-        if len(ids) > self.hnsw_threshold:
-            base = faiss.IndexHNSWFlat(self.dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-            base.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-            base.hnsw.efSearch = HNSW_EF_SEARCH
-        else:
-            base = faiss.IndexFlatIP(self.dim)
-        index = faiss.IndexIDMap2(base)
-        if len(ids):
-            index.add_with_ids(vectors, ids)
-        return index
-
-    def _load_arrays(self, directory: Path, version: int) -> tuple[np.ndarray, np.ndarray]:
-        if version == 0:
-            return np.zeros(0, dtype=np.int64), np.zeros((0, self.dim), dtype=np.float32)
-        ids = np.load(directory / f"ids.v{version}.npy")
-        vectors = np.load(directory / f"vectors.v{version}.npy")
-        return ids, vectors
+    def _write_base(self, directory: Path, ids: np.ndarray, vectors: np.ndarray) -> str:
+        """Write a base (sorted by id) into `directory`; returns its tag."""
+        order = np.argsort(ids, kind="stable")
+        ids = np.ascontiguousarray(ids[order], dtype=np.int64)
+        vectors = np.ascontiguousarray(vectors[order], dtype=np.float32).reshape(-1, self.dim)
+        tag = secrets.token_hex(6)
+        _atomic_write(directory / f"base.{tag}.ids.npy", _npy_bytes(ids))
+        _atomic_write(directory / f"base.{tag}.vectors.npy", _npy_bytes(vectors))
+        if len(ids) > self.ann_threshold:
+            index = build_ivf(vectors)
+            _atomic_write(directory / f"base.{tag}.faiss", faiss.serialize_index(index).tobytes())
+        return tag
 
     def _snapshot(self, org_id: int | str) -> _Snapshot | None:
         directory = self._org_dir(org_id)
         for _attempt in range(5):
-            version = _read_current(directory)
-            if version == 0:
-                return None
+            manifest = _read_manifest(directory)
+            if manifest is None:
+                if _read_current(directory) == 0:
+                    return None
+                with self._locked(directory):
+                    manifest = self._manifest_locked(directory)
             with self._cache_lock:
                 cached = self._cache.get(directory.name)
-            if cached is not None and cached.version == version:
-                return cached
+                if cached is not None and cached.version == manifest["version"]:
+                    self._cache.move_to_end(directory.name)
+                    return cached
             try:
-                index = faiss.read_index(str(directory / f"index.v{version}.faiss"))
-            except RuntimeError:
-                if (directory / f"index.v{version}.faiss").exists():
-                    raise
-                continue  # collected between reading CURRENT and opening: read CURRENT again
-            _tune(index)
-            snapshot = _Snapshot(version, index)
+                snapshot = self._load(directory, manifest, previous=cached)
+            except FileNotFoundError:
+                continue  # collected between reading the manifest and opening: read it again
             with self._cache_lock:
                 self._cache[directory.name] = snapshot
+                self._cache.move_to_end(directory.name)
+                self._evict()
             return snapshot
         raise RuntimeError(f"index for org {org_id} kept changing while being read")
 
-    def _exact_filtered(
-        self, org_id: int | str, snapshot: _Snapshot, query: np.ndarray, allowed: np.ndarray, k: int
-    ) -> list[tuple[int, float]]:
-        self._ensure_lookup(org_id, snapshot)
-        pos = np.clip(np.searchsorted(snapshot.sorted_ids, allowed), 0,
-                      len(snapshot.sorted_ids) - 1)
-        found = snapshot.sorted_ids[pos] == allowed
-        rows = np.sort(snapshot.order[pos[found]])
-        if rows.size == 0:
-            return []
-        scores = np.asarray(snapshot.vectors[rows] @ query, dtype=np.float32)
-        order = np.argsort(-scores, kind="stable")[:k]
-        return [(int(snapshot.ids[rows[i]]), float(scores[i])) for i in order]
+    def _evict(self) -> None:
+        total = sum(s.nbytes for s in self._cache.values())
+        while total > self.cache_bytes and len(self._cache) > 1:
+            _, evicted = self._cache.popitem(last=False)
+            total -= evicted.nbytes
 
-    def _ensure_lookup(self, org_id: int | str, snapshot: _Snapshot) -> None:
-        if snapshot.ids is None or snapshot.vectors is None:
-            directory = self._org_dir(org_id)
-            snapshot.ids = np.load(directory / f"ids.v{snapshot.version}.npy")
-            snapshot.vectors = np.load(
-                directory / f"vectors.v{snapshot.version}.npy", mmap_mode="r"
-            )
-        if snapshot.order is None:  # sorted view, built once per version: O(m log n) lookups
-            snapshot.order = np.argsort(snapshot.ids, kind="stable")
-            snapshot.sorted_ids = snapshot.ids[snapshot.order]
+    def _load(self, directory: Path, manifest: dict[str, Any], use_cache: bool = True,
+              previous: _Snapshot | None = None) -> _Snapshot:
+        base = None
+        if manifest["base"] is not None:
+            tag = manifest["base"]["tag"]
+            if use_cache and previous is not None and previous.base is not None \
+                    and previous.base.name == tag:
+                base = previous.base
+            else:
+                base = _load_base(directory, tag, use_cache)
+        known = {seg.name: seg for seg in (previous.segments if previous else [])}
+        segments: list[_Segment | None] = []
+        tombstones: dict[int, np.ndarray] = {}
+        for position, (kind, name, _n) in enumerate(manifest["ops"]):
+            if kind == "seg":
+                if name in known:  # arrays are immutable: share them, not the live mask
+                    segments.append(_Segment(name, known[name].ids, known[name].vectors))
+                    continue
+                with np.load(directory / name) as data:
+                    segments.append(_Segment(name, data["ids"], data["vectors"]))
+            else:
+                tombstones[position] = np.load(directory / name)
+                segments.append(None)
+        # Newest to oldest: an entry is shadowed by any later op naming its id.
+        shadow = np.zeros(0, np.int64)
+        for position in range(len(manifest["ops"]) - 1, -1, -1):
+            segment = segments[position]
+            if segment is None:
+                shadow = np.union1d(shadow, tombstones[position])
+            else:
+                segment.live = ~np.isin(segment.ids, shadow)
+                shadow = np.union1d(shadow, segment.ids)
+        live_segments = [s for s in segments if s is not None]
+        count = sum(int(s.live.sum()) for s in live_segments)
+        dead = np.zeros(0, np.int64)
+        dead_rows = np.zeros(0, np.int64)
+        if base is not None and len(base.ids):
+            pos = np.clip(np.searchsorted(base.ids, shadow), 0, len(base.ids) - 1)
+            hit = base.ids[pos] == shadow
+            dead, dead_rows = shadow[hit], pos[hit].astype(np.int64)
+            count += len(base.ids) - len(dead)
+        return _Snapshot(manifest["version"], base, live_segments, dead, dead_rows, count)
 
-    def _collect_garbage(self, directory: Path, newest: int) -> None:
-        oldest_kept = newest - self.keep_versions + 1
-        for path in directory.iterdir():
-            match = _VERSIONED.match(path.name)
-            if match and int(match.group(1)) < oldest_kept:
-                path.unlink(missing_ok=True)
-            elif path.name.startswith(".tmp-"):
-                with contextlib.suppress(OSError):
-                    if path.stat().st_mtime < os.path.getmtime(directory / "CURRENT") - 3600:
-                        path.unlink()
+
+# --------------------------------------------------------------------------- helpers
+def build_ivf(vectors: np.ndarray) -> faiss.Index:
+    """An IVF-flat index over row positions: trains in seconds and adds ~1M vectors in
+    well under a minute here, where HNSW took a quarter of an hour."""
+    n, dim = vectors.shape
+    nlist = max(1, min(4096, int(2 * np.sqrt(n)), n // 39))
+    quantizer = faiss.IndexFlatIP(dim)
+    index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    rng = np.random.default_rng(0)
+    sample = vectors[np.sort(rng.choice(n, size=min(n, nlist * 64), replace=False))]
+    index.cp.niter = 12
+    index.train(np.ascontiguousarray(sample))
+    for start in range(0, n, 100_000):
+        index.add(np.ascontiguousarray(vectors[start:start + 100_000]))
+    _tune(index)
+    return index
+
+
+def _tune(index: faiss.Index) -> None:
+    """nprobe is not serialized; ~3% of the lists keeps recall@10 above 0.95."""
+    ivf = faiss.extract_index_ivf(index)
+    ivf.nprobe = min(ivf.nlist, max(16, ivf.nlist // 32))
+
+
+def _load_base(directory: Path, tag: str, use_cache: bool) -> _Base:
+    ids = np.load(directory / f"base.{tag}.ids.npy")
+    vectors = np.load(directory / f"base.{tag}.vectors.npy", mmap_mode="r")
+    ann = None
+    path = directory / f"base.{tag}.faiss"
+    if use_cache and path.exists():
+        ann = faiss.read_index(str(path))
+        _tune(ann)
+    return _Base(tag, ids, vectors, ann)
+
+
+def _search_base(snapshot: _Snapshot, query: np.ndarray, k: int,
+                 allowed: np.ndarray | None) -> list[tuple[float, int]]:
+    base = snapshot.base
+    assert base is not None
+    n = len(base.ids)
+    if n == 0:
+        return []
+    if allowed is not None:
+        pos = np.clip(np.searchsorted(base.ids, allowed), 0, n - 1)
+        rows = pos[base.ids[pos] == allowed]
+        if len(snapshot.dead_rows):
+            rows = rows[~np.isin(rows, snapshot.dead_rows)]
+        if base.ann is None or len(rows) <= EXACT_FILTER_LIMIT:
+            return _top(base.vectors, base.ids, np.sort(rows), query, k)
+        selector = faiss.IDSelectorBatch(rows)
+    elif base.ann is None:
+        scores = np.asarray(base.vectors @ query, dtype=np.float32)
+        if len(snapshot.dead_rows):
+            scores[snapshot.dead_rows] = -np.inf
+        return _best(scores, base.ids, k)
+    else:
+        selector = (faiss.IDSelectorNot(faiss.IDSelectorBatch(snapshot.dead_rows))
+                    if len(snapshot.dead_rows) else None)
+    params = faiss.SearchParametersIVF(sel=selector, nprobe=faiss.extract_index_ivf(
+        base.ann).nprobe) if selector is not None else None
+    scores, labels = base.ann.search(query[None, :], k, params=params)
+    return [(float(s), int(base.ids[label])) for s, label in zip(scores[0], labels[0],
+                                                                  strict=True) if label >= 0]
+
+
+def _search_segment(segment: _Segment, query: np.ndarray, k: int,
+                    allowed: np.ndarray | None) -> list[tuple[float, int]]:
+    mask = segment.live if allowed is None else segment.live & np.isin(segment.ids, allowed)
+    if not mask.any():
+        return []
+    scores = np.asarray(segment.vectors @ query, dtype=np.float32)
+    scores[~mask] = -np.inf
+    return _best(scores, segment.ids, k)
+
+
+def _top(vectors: np.ndarray, ids: np.ndarray, rows: np.ndarray, query: np.ndarray,
+         k: int) -> list[tuple[float, int]]:
+    if rows.size == 0:
+        return []
+    scores = np.asarray(vectors[rows] @ query, dtype=np.float32)
+    return _best(scores, ids[rows], k)
+
+
+def _best(scores: np.ndarray, ids: np.ndarray, k: int) -> list[tuple[float, int]]:
+    k = min(k, len(scores))
+    top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    return [(float(scores[i]), int(ids[i])) for i in top if np.isfinite(scores[i])]
+
+
+def _live_arrays(snapshot: _Snapshot) -> tuple[np.ndarray, np.ndarray]:
+    parts_ids, parts_vecs = [], []
+    base = snapshot.base
+    if base is not None and len(base.ids):
+        keep = np.ones(len(base.ids), dtype=bool)
+        keep[snapshot.dead_rows] = False
+        parts_ids.append(base.ids[keep])
+        parts_vecs.append(np.asarray(base.vectors[keep], dtype=np.float32))
+    for segment in snapshot.segments:
+        parts_ids.append(segment.ids[segment.live])
+        parts_vecs.append(segment.vectors[segment.live])
+    if not parts_ids:
+        return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+    return np.concatenate(parts_ids), np.concatenate(parts_vecs)
+
+
+def _install(staging: Path, directory: Path) -> None:
+    for path in staging.iterdir():
+        os.replace(path, directory / path.name)
+    _fsync_dir(directory)
+
+
+def _referenced(manifest: dict[str, Any] | None) -> set[str]:
+    if manifest is None:
+        return set()
+    names = {name for _kind, name, _n in manifest["ops"]}
+    if manifest["base"] is not None:
+        tag = manifest["base"]["tag"]
+        names |= {f"base.{tag}.ids.npy", f"base.{tag}.vectors.npy", f"base.{tag}.faiss"}
+    return names
+
+
+def _collect_garbage(directory: Path, manifest: dict[str, Any],
+                     previous: dict[str, Any] | None) -> None:
+    """Files of the current and previous manifests stay (a reader may be opening them)."""
+    keep = _referenced(manifest) | _referenced(previous)
+    for path in directory.iterdir():
+        if (_OWNED.match(path.name) or _LEGACY.match(path.name)) and path.name not in keep:
+            path.unlink(missing_ok=True)
+        elif path.name.startswith(".tmp-") or path.name.startswith((".rebuild-", ".convert-")):
+            with contextlib.suppress(OSError):
+                if path.stat().st_mtime < os.path.getmtime(directory / "MANIFEST") - 3600:
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def _read_manifest(directory: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((directory / "MANIFEST").read_bytes())
+    except FileNotFoundError:
+        return None
 
 
 def _read_current(directory: Path) -> int:
+    """The version of an index in the old single-file layout (0 when there is none)."""
     try:
         raw = (directory / "CURRENT").read_text().strip()
     except FileNotFoundError:
@@ -338,7 +637,11 @@ def _atomic_write(path: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    dir_fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
@@ -351,24 +654,13 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def _npz_bytes(**arrays: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
 def _normalize(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return np.ascontiguousarray(vectors / norms, dtype=np.float32)
-
-
-def _is_hnsw(index: faiss.Index) -> bool:
-    inner = faiss.downcast_index(index.index) if hasattr(index, "index") else index
-    return isinstance(inner, faiss.IndexHNSW)
-
-
-def _tune(index: faiss.Index) -> None:
-    """efSearch is not serialized; restore it after loading."""
-    if hasattr(index, "index"):
-        inner = faiss.downcast_index(index.index)
-        if isinstance(inner, faiss.IndexHNSW):
-            inner.hnsw.efSearch = HNSW_EF_SEARCH
-
-
-def _pairs(scores: np.ndarray, labels: np.ndarray) -> list[tuple[int, float]]:
-    return [(int(i), float(s)) for s, i in zip(scores, labels, strict=True) if i != -1]

@@ -15,6 +15,7 @@ from flask import current_app
 
 from models.orgs import Organization
 from services.knowledge.embedder import MINILM, Embedder, canonical_name, get_embedder
+from services.jobs import enqueue
 from services.knowledge.vector_index import VectorIndexStore
 
 _SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -39,8 +40,24 @@ def store_for(model: str | None = None) -> VectorIndexStore:
         embedder = get_embedder(name)
         store = stores[name] = VectorIndexStore(
             _directory(name), dim=embedder_dim(embedder),
-            hnsw_threshold=app.config["HNSW_THRESHOLD"], model=name)
+            hnsw_threshold=app.config["HNSW_THRESHOLD"], model=name,
+            cache_bytes=app.config["INDEX_CACHE_MB"] << 20,
+            max_ops=app.config["INDEX_MAX_SEGMENTS"],
+            max_segment_vectors=app.config["INDEX_MAX_SEGMENT_VECTORS"])
     return store
+
+
+def compact_when_due(org_id: str, store: VectorIndexStore) -> None:
+    """After a write: queue the org's compaction once its segments or tombstones are
+    many enough (one queued compaction per organization and model)."""
+    if store.needs_compaction(org_id):
+        enqueue(org_id, "compact_index", target_id=store.model or MINILM,
+                params={"model": store.model or MINILM})
+
+
+def compact(org_id: str, model: str) -> bool:
+    """The compaction job's body: fold the org's segments into a new base."""
+    return store_for(model).compact(org_id)
 
 
 def vector_store(model: str | None = None) -> VectorIndexStore:

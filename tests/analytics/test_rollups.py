@@ -172,7 +172,7 @@ def test_rollup_and_prune_run_as_jobs(app, traffic, run_jobs):
     from sqlalchemy import func, select
 
     from extensions import db
-    from jobs import enqueue
+    from services.jobs import enqueue
     from models.analytics import RequestRollup
     from models.jobs import Job
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import update
 
 from tests.knowledge.helpers import ingest, search, upload
@@ -69,3 +70,142 @@ def test_index_rebuilt_in_one_process_is_seen_by_another(app, tenant, run_jobs):
     hits = client.post("/api/v1/knowledge/search", headers=tenant.headers,
                        json={"query": "bicycle repair"}).json["items"]
     assert hits == []
+
+
+# ----------------------------------------------------------------- never stuck (outbox)
+def _backdate_queued(app, job_id: str, seconds: int = 120) -> None:  # noqa: ANN001
+    from extensions import db
+    from models.jobs import Job
+    from models.types import utcnow
+
+    with app.app_context():
+        db.session.execute(update(Job).where(Job.id == job_id).values(
+            status="queued", created_at=utcnow() - timedelta(seconds=seconds),
+            started_at=None, finished_at=None, heartbeat_at=None, error=None))
+        db.session.commit()
+
+
+def _job(tenant, job_id: str) -> dict:  # noqa: ANN001
+    return tenant.get(f"/api/v1/jobs/{job_id}").json
+
+
+def _thread_app():  # noqa: ANN202
+    """A second process of the embedded default: same database, in-process job threads."""
+    from factory import create_app
+
+    return create_app({"TESTING": True, "JOBS_MODE": "thread"})
+
+
+def test_embedded_restart_resumes_jobs_left_queued(app, tenant, run_jobs):
+    """The previous process queued work and stopped: the next one runs it on its first
+    request, without anyone retrying anything."""
+    from services.jobs import wait_for_idle
+
+    src = ingest(tenant, run_jobs, b"Parcels to Sardinia take four working days.", "s.txt")
+    _backdate_queued(app, src["job_id"], seconds=1)  # as if it never ran
+    restarted = _thread_app()
+    restarted.test_client().get("/console/login")
+    wait_for_idle(restarted)
+    assert _job(tenant, src["job_id"])["status"] == "succeeded"
+    assert search(tenant, "Sardinia parcels")[0]["source_id"] == src["id"]
+
+
+def test_a_queued_job_whose_dispatch_was_lost_is_redispatched_by_the_sweeper(
+        app, tenant, run_jobs):
+    """Services mode: the RQ entry vanished (Redis flushed, or down at commit time);
+    embedded: the thread that should run it is gone. Either way `jobs sweep` sends it
+    again and it completes."""
+    from services.jobs import get_queue, wait_for_idle
+
+    src = ingest(tenant, run_jobs, b"Our shop in Milan opens at nine.", "m.txt")
+    if app.config["JOBS_MODE"] == "rq":
+        target = app
+        _backdate_queued(app, src["job_id"])
+        with app.app_context():
+            get_queue(app).empty()
+    else:
+        target = _thread_app()
+        target.test_client().get("/console/login")  # its start-up resume (nothing queued)
+        _backdate_queued(app, src["job_id"])
+    result = target.test_cli_runner().invoke(args=["jobs", "sweep"])
+    assert result.exit_code == 0 and src["job_id"] in result.output, result.output
+    if target is app:
+        run_jobs()
+    else:
+        wait_for_idle(target)
+    assert _job(tenant, src["job_id"])["status"] == "succeeded"
+
+
+def test_deduplication_never_attaches_to_a_job_that_will_not_run(app, tenant, run_jobs):
+    """A refresh of a source whose queued job was lost re-dispatches that job instead of
+    returning it to wait forever."""
+    from services.jobs import wait_for_idle
+
+    src = ingest(tenant, run_jobs, b"Warranty: two years on every kettle.", "w.txt")
+    _backdate_queued(app, src["job_id"], seconds=1)
+    other = _thread_app() if app.config["JOBS_MODE"] != "rq" else app
+    with other.app_context():
+        from services.jobs import enqueue
+
+        job = enqueue(tenant.org_id, "ingest_source", target_id=src["id"],
+                      params={"source_ids": [src["id"]]})
+        assert job.id == src["job_id"]  # the pending job, not a second one
+    if other is app:
+        run_jobs()
+    else:
+        wait_for_idle(other)
+    assert _job(tenant, src["job_id"])["status"] == "succeeded"
+
+
+def test_a_job_past_its_timeout_is_failed_with_the_reason_and_can_be_retried(
+        app, tenant, run_jobs):
+    from extensions import db
+    from models.jobs import Job
+    from models.types import utcnow
+
+    src = ingest(tenant, run_jobs, b"Gift wrapping costs two euros.", "g.txt")
+    long_ago = utcnow() - timedelta(seconds=app.config["JOB_TIMEOUT_SECONDS"] + 120)
+    with app.app_context():  # still beating, but running far past the limit
+        db.session.execute(update(Job).where(Job.id == src["job_id"]).values(
+            status="running", started_at=long_ago, heartbeat_at=utcnow(), finished_at=None))
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["jobs", "sweep"])
+    assert src["job_id"] in result.output
+    job = _job(tenant, src["job_id"])
+    assert job["status"] == "failed" and "time limit" in job["error"]
+    retry = tenant.post(f"/api/v1/jobs/{src['job_id']}/retry")
+    assert retry.status_code == 202
+    run_jobs()
+    assert _job(tenant, retry.json["id"])["status"] == "succeeded"
+
+
+def test_a_running_job_beats_its_heartbeat_without_reporting_progress(app, tenant):
+    """A long silent step must not look like a dead worker."""
+    import time
+
+    from extensions import db
+    from jobs import REGISTRY
+    from models.jobs import Job
+    from services.jobs import enqueue
+
+    def slow(row, progress) -> None:  # noqa: ANN001
+        time.sleep(0.6)
+
+    REGISTRY["test_slow"] = slow
+    try:
+        with app.app_context():
+            app.config["JOB_HEARTBEAT_SECONDS"] = 0.1
+            if app.config["JOBS_MODE"] == "rq":
+                pytest.skip("RQ workers import the registry themselves; covered in-process")
+            job = enqueue(tenant.org_id, "test_slow", target_id=None)
+            if app.config["JOBS_MODE"] == "thread":
+                from services.jobs import wait_for_idle
+
+                wait_for_idle(app)
+            row = db.session.get(Job, job.id)
+            db.session.refresh(row)
+            assert row.status == "succeeded"
+            assert row.heartbeat_at > row.started_at
+    finally:
+        app.config["JOB_HEARTBEAT_SECONDS"] = 10.0
+        REGISTRY.pop("test_slow", None)

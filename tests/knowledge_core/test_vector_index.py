@@ -73,15 +73,24 @@ def test_allowed_ids_are_exact_even_when_the_best_match_is_outside(store):
     assert store.search(1, vectors[0], k=10, allowed_ids={9999}) == []
 
 
-def test_every_write_bumps_the_version_and_old_versions_are_collected(store, tmp_path):
+def test_every_write_is_one_small_segment_and_compaction_folds_them(store, tmp_path):
     assert store.version(1) == 0
     for n in range(4):
         assert store.add(1, np.array([n]), _vectors(1, seed=n)) == n + 1
     org_dir = tmp_path / "indexes" / "org_1"
-    assert (org_dir / "CURRENT").read_text().strip() == "4"
-    faiss_files = sorted(p.name for p in org_dir.glob("index.v*.faiss"))
-    assert faiss_files == ["index.v3.faiss", "index.v4.faiss"]
+    assert sorted(p.name for p in org_dir.glob("seg.*.npz")) == [
+        "seg.1.npz", "seg.2.npz", "seg.3.npz", "seg.4.npz"]
+    store.remove(1, [2])
+    assert store.stats(1)["tombstones"] == 1
+    assert store.compact(1) is True
+    stats = store.stats(1)
+    assert (stats["base_vectors"], stats["segments"], stats["tombstones"]) == (3, 0, 0)
+    assert store.count(1) == 3
+    store.add(1, np.array([9]), _vectors(1, seed=9))  # the previous manifest's files stay
+    assert not list(org_dir.glob("seg.[1-4].npz"))  # two manifests later they are gone
     assert not list(org_dir.glob(".tmp-*"))
+    assert store.compact(1) is True
+    assert store.compact(1) is False  # nothing left to fold
 
 
 def test_a_second_store_sees_writes_made_by_another(tmp_path):
@@ -115,15 +124,15 @@ def test_concurrent_writers_in_separate_processes_lose_nothing(tmp_path):
     assert store.version(7) == 20
 
 
-def test_switches_to_hnsw_above_threshold_and_stays_exact(tmp_path):
+def test_switches_to_ivf_above_threshold_and_filters_stay_exact(tmp_path):
     import faiss
 
     store = VectorIndexStore(tmp_path, dim=DIM, hnsw_threshold=50)
     vectors = _vectors(120, seed=9)
-    store.add(1, np.arange(120), vectors)
+    store.rebuild(1, np.arange(120), vectors)
     reader = VectorIndexStore(tmp_path, dim=DIM, hnsw_threshold=50)
-    index = reader._snapshot(1).index
-    assert isinstance(faiss.downcast_index(index.index), faiss.IndexHNSWFlat)
+    base = reader._snapshot(1).base
+    assert isinstance(base.ann, faiss.IndexIVFFlat)
     assert reader.search(1, vectors[42], k=1)[0][0] == 42
     hits = reader.search(1, vectors[42], k=5, allowed_ids={1, 2, 3})
     assert {i for i, _ in hits} == {1, 2, 3}
@@ -162,7 +171,9 @@ def test_hnsw_filtered_search_matches_brute_force_with_unsorted_ids(tmp_path):
     store = VectorIndexStore(tmp_path, dim=DIM, hnsw_threshold=50)
     ids = rng.integers(1, 2**62, size=300, dtype=np.int64)
     vectors = _vectors(300, seed=11)
-    store.add(7, ids, vectors)
+    store.add(7, ids[:200], vectors[:200])
+    store.compact(7)  # an approximate base plus a segment
+    store.add(7, ids[200:], vectors[200:])
     allowed = set(rng.choice(ids, size=40, replace=False).tolist()) | {5, 2**61 + 1}
     query = vectors[0]
     hits = store.search(7, query, k=10, allowed_ids=allowed)
@@ -170,3 +181,174 @@ def test_hnsw_filtered_search_matches_brute_force_with_unsorted_ids(tmp_path):
     scores = vectors[mask] @ (query / np.linalg.norm(query))
     expected = [int(i) for i in ids[mask][np.argsort(-scores, kind="stable")][:10]]
     assert [i for i, _ in hits] == expected
+
+
+# --------------------------------------------------------------------- segments
+def _brute(live: dict[int, np.ndarray], query: np.ndarray, k: int,
+           allowed: set[int] | None = None) -> list[int]:
+    items = [(i, v) for i, v in live.items() if allowed is None or i in allowed]
+    if not items:
+        return []
+    ids = np.array([i for i, _ in items])
+    scores = np.stack([v for _, v in items]) @ query
+    order = sorted(range(len(ids)), key=lambda j: (-scores[j], ids[j]))
+    return [int(ids[j]) for j in order[:k]]
+
+
+@pytest.mark.parametrize("threshold", [10_000, 40])
+def test_random_writes_deletes_and_compactions_match_brute_force(tmp_path, threshold):
+    """Upserts, deletes, re-adds of deleted ids and compactions in random order: search
+    (with and without a scope) always equals brute force over the live set, and a
+    tombstoned vector is never returned."""
+    rng = np.random.default_rng(5)
+    store = VectorIndexStore(tmp_path, dim=DIM, hnsw_threshold=threshold)
+    live: dict[int, np.ndarray] = {}
+    deleted: set[int] = set()
+    for step in range(60):
+        action = rng.choice(["add", "add", "remove", "compact"])
+        if action == "add":
+            ids = rng.integers(0, 150, size=int(rng.integers(1, 12)))
+            vecs = _vectors(len(ids), seed=1000 + step)
+            store.add(3, ids, vecs)
+            for i, v in zip(ids.tolist(), vecs, strict=True):
+                live[i] = v
+                deleted.discard(i)
+        elif action == "remove" and live:
+            gone = rng.choice(list(live), size=min(len(live), 5), replace=False).tolist()
+            store.remove(3, gone)
+            for i in gone:
+                live.pop(i)
+                deleted.add(i)
+        else:
+            store.compact(3)
+        query = _vectors(1, seed=step)[0]
+        assert store.count(3) == len(live)
+        hits = [i for i, _ in store.search(3, query, k=8)]
+        assert not set(hits) & deleted
+        if threshold > 1000:  # exact base: identical ranking
+            assert hits == _brute(live, query, 8)
+        scope = set(rng.choice(200, size=30, replace=False).tolist())
+        scoped = [i for i, _ in store.search(3, query, k=8, allowed_ids=scope)]
+        assert scoped == _brute(live, query, 8, scope)  # scopes are exact on every base
+        assert set(store.vectors(3, list(deleted)[:10])) == set()
+
+
+def test_the_cache_is_bounded_by_bytes_and_evicts_least_recently_used(tmp_path):
+    one_org = 100 * DIM * 4 + 100 * 8
+    store = VectorIndexStore(tmp_path, dim=DIM, cache_bytes=int(one_org * 2.5))
+    for org in (1, 2, 3):
+        store.rebuild(org, np.arange(100), _vectors(100, seed=org))
+    for org in (1, 2, 3):
+        store.search(org, _vectors(1)[0], k=1)
+    assert list(store._cache) == ["org_2", "org_3"]  # org 1 was least recently used
+    assert store.cached_bytes() <= store.cache_bytes
+    store.search(1, _vectors(1)[0], k=1)  # served again, from disk
+    assert list(store._cache) == ["org_3", "org_1"]
+
+
+def test_an_index_in_the_old_single_file_layout_is_converted_on_first_use(tmp_path):
+    import faiss
+
+    org_dir = tmp_path / "org_4"
+    org_dir.mkdir()
+    ids, vectors = np.array([5, 3, 9]), _vectors(3, seed=4)
+    np.save(org_dir / "ids.v7.npy", ids)
+    np.save(org_dir / "vectors.v7.npy", vectors)
+    faiss.write_index(faiss.IndexFlatIP(DIM), str(org_dir / "index.v7.faiss"))
+    (org_dir / "CURRENT").write_text("7\n")
+    store = VectorIndexStore(tmp_path, dim=DIM)
+    assert store.count(4) == 3
+    assert store.search(4, vectors[2], k=1)[0][0] == 9
+    assert store.version(4) == 7
+    assert not (org_dir / "CURRENT").exists() and not list(org_dir.glob("*.v7.*"))
+    assert store.add(4, np.array([1]), _vectors(1)) == 8
+
+
+def _write_and_delete_in_child(index_dir: str, start: int) -> None:
+    store = VectorIndexStore(index_dir, dim=DIM, hnsw_threshold=60)
+    for n in range(start, start + 40):
+        store.add(8, np.array([n]), _vectors(1, seed=n))
+        if n % 4 == 0:
+            store.remove(8, [n - 1])
+
+
+def _compact_in_child(index_dir: str) -> None:
+    store = VectorIndexStore(index_dir, dim=DIM, hnsw_threshold=60)
+    for _ in range(30):
+        store.compact(8)
+
+
+def test_concurrent_writers_with_a_compaction_lose_and_duplicate_nothing(tmp_path):
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_write_and_delete_in_child, args=(str(tmp_path), s))
+               for s in (1000, 2000)]
+    workers.append(context.Process(target=_compact_in_child, args=(str(tmp_path),)))
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(180)
+        assert worker.exitcode == 0
+    expected = {n: _vectors(1, seed=n)[0] for s in (1000, 2000) for n in range(s, s + 40)
+                if (n + 1) % 4 != 0 or n + 1 >= s + 40}
+    store = VectorIndexStore(tmp_path, dim=DIM, hnsw_threshold=60)
+    assert store.count(8) == len(expected)
+    store.compact(8)
+    assert store.count(8) == len(expected)
+    scope = set(expected)
+    for seed in range(5):
+        query = _vectors(1, seed=seed)[0]
+        hits = store.search(8, query, k=len(expected), allowed_ids=scope)
+        assert [i for i, _ in hits] == _brute(expected, query, len(expected))
+
+
+def _write_forever(index_dir: str, confirmed: str) -> None:
+    store = VectorIndexStore(index_dir, dim=DIM)
+    n = 0
+    with open(confirmed, "a") as log:
+        while True:
+            store.add(9, np.arange(n, n + 50), _vectors(50, seed=n))
+            log.write(f"{n + 49}\n")
+            log.flush()
+            n += 50
+
+
+def _compact_forever(index_dir: str) -> None:
+    store = VectorIndexStore(index_dir, dim=DIM, hnsw_threshold=500)
+    while True:
+        store.add(9, np.arange(10**6, 10**6 + 3), _vectors(3, seed=77))
+        store.compact(9)
+
+
+@pytest.mark.parametrize("target", ["write", "compact"])
+def test_kill_9_during_a_write_or_a_compaction_leaves_a_consistent_index(tmp_path, target):
+    import os
+    import signal
+    import time
+
+    store = VectorIndexStore(tmp_path, dim=DIM, hnsw_threshold=500)
+    store.rebuild(9, np.arange(-2000, 0), _vectors(2000, seed=3))
+    confirmed = tmp_path / "confirmed.txt"
+    context = multiprocessing.get_context("spawn")
+    if target == "write":
+        child = context.Process(target=_write_forever, args=(str(tmp_path), str(confirmed)))
+    else:
+        child = context.Process(target=_compact_forever, args=(str(tmp_path),))
+    child.start()
+    deadline = time.monotonic() + 60
+    while store.version(9) < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.137)
+    os.kill(child.pid, signal.SIGKILL)
+    child.join(10)
+    reader = VectorIndexStore(tmp_path, dim=DIM, hnsw_threshold=500)
+    count = reader.count(9)
+    assert count >= 2000
+    if target == "write":
+        last = int(confirmed.read_text().split()[-1]) if confirmed.read_text() else -1
+        assert count - 2000 >= last + 1  # every confirmed write survived
+        assert (count - 2000) % 50 == 0  # and no batch is half-visible
+    query = _vectors(1, seed=3)[0]  # == the first rebuilt vector
+    assert reader.search(9, query, k=1)[0][0] == -2000
+    assert reader.compact(9) in (True, False)  # a crashed compaction does not wedge the next
+    assert reader.count(9) == count
+    assert not (tmp_path / "org_9" / "compacting").exists()

@@ -1,0 +1,245 @@
+"""Background work as the services see it: queue a Job row, and make sure it runs.
+
+The Job row is the outbox. `enqueue()` writes it (de-duplicated per organization, kind and
+target), commits, and only then dispatches: inline (`sync`, tests), on in-process worker
+threads (`thread`, the embedded default) or to RQ on Redis (`rq`, services mode). A
+dispatch that fails (Redis down) or is lost (an embedded restart, a flushed queue) leaves
+the row `queued`; `sweep()` re-dispatches such rows and fails `running` jobs whose worker
+stopped heart-beating, so no job stays stuck. The job functions themselves live in `jobs/`
+and are handed to us by the factory (`app.extensions["companin_job_runner"]`), so this
+module never imports them.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import or_, select
+
+from errors import Conflict
+from extensions import db
+from models.jobs import Job
+from models.knowledge import KnowledgeSource
+from models.types import utcnow
+
+log = logging.getLogger("companin.jobs")
+
+Progress = Callable[[int], None]
+STALE_MESSAGE = "The worker running this job stopped responding; retry it."
+TIMEOUT_MESSAGE = "The job ran past its time limit ({seconds} s); retry it."
+# A queued row younger than this may still be on its way to the queue: leave it alone.
+REDISPATCH_GRACE_SECONDS = 30
+
+
+class TransientJobError(Exception):
+    """Raise from a job function to ask for a retry (RQ backoff) instead of failing."""
+
+
+# ----------------------------------------------------------------------------- queueing
+def enqueue(org_id: str, kind: str, *, target_id: str | None = None,
+            params: dict[str, Any] | None = None, dedupe: bool = True) -> Job:
+    """Create (or reuse a pending) job for this target and dispatch it after the commit."""
+    sweep(org_id)  # cheap (indexed): stale work never blocks new work
+    if dedupe and target_id:
+        pending = db.session.execute(
+            select(Job).where(Job.org_id == org_id, Job.kind == kind,
+                              Job.target_id == target_id, Job.status == "queued")
+        ).scalars().first()
+        if pending is not None:
+            if not _is_dispatched(current_app, pending.id):
+                dispatch(pending.id)  # never attach to a job that will not run
+            return pending
+    row = Job(org_id=org_id, kind=kind, target_id=target_id, params=params or {},
+              status="queued")
+    db.session.add(row)
+    db.session.commit()
+    dispatch(row.id)
+    return row
+
+
+def dispatch(job_id: str) -> bool:
+    """Hand a committed job to the configured runner; False when that failed (the row
+    stays queued and the sweeper tries again)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    mode = app.config["JOBS_MODE"]
+    if mode == "sync":
+        app.extensions["companin_job_runner"](app, job_id)
+    elif mode == "thread":
+        pending = _pending(app)
+        with _pending_lock:
+            if job_id in pending:
+                return True
+            pending.add(job_id)
+        _executor(app).submit(_run_in_thread, app, job_id)
+    elif mode == "rq":
+        from redis.exceptions import RedisError
+        from rq import Retry
+
+        intervals = app.config["JOB_RETRY_INTERVALS"]
+        retry = Retry(max=len(intervals), interval=intervals) if intervals else None
+        try:
+            get_queue(app).enqueue(
+                "jobs.worker.run_job", job_id, job_id=f"rq-{job_id}",
+                job_timeout=app.config["JOB_TIMEOUT_SECONDS"], retry=retry,
+                failure_ttl=7 * 86400)
+        except RedisError:
+            log.exception("job %s committed but not dispatched; the sweeper will retry", job_id)
+            return False
+    else:  # pragma: no cover - config error
+        raise RuntimeError(f"unknown JOBS_MODE {mode!r}")
+    return True
+
+
+def _is_dispatched(app: Flask, job_id: str) -> bool:
+    mode = app.config["JOBS_MODE"]
+    if mode == "thread":
+        with _pending_lock:
+            return job_id in _pending(app)
+    if mode == "rq":
+        from redis.exceptions import RedisError
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job as RQJob
+
+        try:
+            status = RQJob.fetch(f"rq-{job_id}", connection=get_redis(app)).get_status()
+        except NoSuchJobError:
+            return False
+        except RedisError:
+            return True  # cannot tell; the sweeper will look again
+        return status in ("queued", "started", "scheduled", "deferred")
+    return True
+
+
+_pending_lock = threading.Lock()
+
+
+def _pending(app: Flask) -> set[str]:
+    return app.extensions.setdefault("companin_job_pending", set())
+
+
+def _run_in_thread(app: Flask, job_id: str) -> None:
+    try:
+        app.extensions["companin_job_runner"](app, job_id)
+    except Exception:  # noqa: BLE001 - the runner already recorded the failure
+        log.exception("job %s failed in the background thread", job_id)
+    finally:
+        with _pending_lock:
+            _pending(app).discard(job_id)
+
+
+def _executor(app: Flask) -> ThreadPoolExecutor:
+    ex = app.extensions.get("companin_job_executor")
+    if ex is None:
+        ex = app.extensions["companin_job_executor"] = ThreadPoolExecutor(
+            max_workers=app.config["JOB_THREADS"], thread_name_prefix="companin-job")
+    return ex
+
+
+def get_redis(app: Flask):  # noqa: ANN201 - redis.Redis
+    conn = app.extensions.get("companin_redis")
+    if conn is None:
+        from redis import Redis
+
+        conn = app.extensions["companin_redis"] = Redis.from_url(app.config["REDIS_URL"])
+    return conn
+
+
+def get_queue(app: Flask):  # noqa: ANN201 - rq.Queue
+    from rq import Queue
+
+    return Queue(app.config["RQ_QUEUE"], connection=get_redis(app))
+
+
+def wait_for_idle(app: Flask, timeout: float = 120.0) -> None:
+    """Block until in-process jobs are done (embedded mode; used by tests and the CLI)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with _pending_lock:
+            if not _pending(app):
+                return
+        time.sleep(0.02)
+    raise TimeoutError("background jobs still running")
+
+
+# ------------------------------------------------------------------------------ sweeping
+def sweep(org_id: str | None = None) -> dict[str, list[str]]:
+    """Fail running jobs that stopped heart-beating or ran past the job timeout, and
+    re-dispatch queued jobs whose dispatch was lost. Returns the ids touched."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    now = utcnow()
+    cutoff = now - timedelta(seconds=app.config["JOB_STALE_SECONDS"])
+    too_old = now - timedelta(seconds=app.config["JOB_TIMEOUT_SECONDS"] + 60)
+    stmt = select(Job).where(Job.status == "running", or_(
+        Job.heartbeat_at < cutoff, Job.heartbeat_at.is_(None), Job.started_at < too_old))
+    if org_id:
+        stmt = stmt.where(Job.org_id == org_id)
+    failed = []
+    for job in db.session.execute(stmt).scalars():
+        timed_out = job.started_at is not None and job.started_at < too_old
+        job.status, job.finished_at = "failed", now
+        job.error = (TIMEOUT_MESSAGE.format(seconds=app.config["JOB_TIMEOUT_SECONDS"])
+                     if timed_out else STALE_MESSAGE)
+        failed.append(job.id)
+        _fail_sources(job)
+    if failed:
+        db.session.commit()
+    redispatched = []
+    if app.config["JOBS_MODE"] != "sync":
+        grace = now - timedelta(seconds=REDISPATCH_GRACE_SECONDS)
+        stmt = select(Job.id).where(Job.status == "queued", Job.created_at < grace)
+        if org_id:
+            stmt = stmt.where(Job.org_id == org_id)
+        for job_id in db.session.execute(stmt.limit(500)).scalars().all():
+            if not _is_dispatched(app, job_id) and dispatch(job_id):
+                redispatched.append(job_id)
+    return {"failed": failed, "redispatched": redispatched}
+
+
+def maybe_sweep() -> None:
+    """Run `sweep` at most once per JOB_SWEEP_INTERVAL_SECONDS in this process (called
+    before requests). The first call of an embedded process resumes every queued job: a
+    new process has dispatched nothing, so whatever is queued was left by the last one."""
+    import time
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    state = app.extensions.setdefault("companin_job_sweep", {"at": None})
+    now = time.monotonic()
+    with _pending_lock:
+        last = state["at"]
+        if last is not None and now - last < app.config["JOB_SWEEP_INTERVAL_SECONDS"]:
+            return
+        state["at"] = now
+    if last is None and app.config["JOBS_MODE"] == "thread":
+        for job_id in db.session.execute(
+                select(Job.id).where(Job.status == "queued")).scalars().all():
+            dispatch(job_id)
+    sweep()
+
+
+def sweep_stale_jobs(org_id: str | None = None) -> list[str]:
+    """The ids of running jobs `sweep` failed (the CLI's and older callers' view)."""
+    return sweep(org_id)["failed"]
+
+
+def _fail_sources(job: Job) -> None:
+    ids = job.params.get("source_ids") or ([job.target_id] if job.target_id else [])
+    for source in db.session.execute(select(KnowledgeSource).where(
+            KnowledgeSource.org_id == job.org_id, KnowledgeSource.id.in_(ids),
+            KnowledgeSource.status.in_(("queued", "processing")))).scalars():
+        source.status, source.error = "failed", job.error or STALE_MESSAGE
+
+
+def retry_job(org_id: str, job_id: str) -> Job:
+    """A new job with the same work; only failed jobs can be retried."""
+    old = Job.get_for_org(job_id, org_id)
+    if old.status != "failed":
+        raise Conflict("Only failed jobs can be retried.", code="job_not_failed")
+    return enqueue(org_id, old.kind, target_id=old.target_id, params=dict(old.params or {}),
+                   dedupe=True)
