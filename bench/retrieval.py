@@ -5,7 +5,7 @@
 
 For each size N: clustered synthetic 384-d unit vectors (bench/vectors.py, calibrated to
 real MiniLM embeddings: the run prints both local intrinsic dimensions), built through
-`VectorIndexStore.rebuild` (which picks IndexFlatIP or HNSW by `hnsw_threshold`, exactly
+`VectorIndexStore.rebuild` (an exact base, or IVF above `hnsw_threshold` (ANN_THRESHOLD), exactly
 as the app does) and searched one query at a time on one thread through
 `VectorIndexStore.search` — unfiltered (scope `all`) and with an allow-list (scope
 `linked`), as services.knowledge.retrieval uses it — against raw `IndexFlatIP` exact
@@ -87,7 +87,7 @@ def filtered_truth(base: np.ndarray, ids: np.ndarray, allowed_rows: np.ndarray,
 
 
 def measure_size(n: int, nq: int, hnsw_threshold: int, gen: ClusteredGenerator,
-                 workdir: Path, ef_sweep: list[int]) -> dict[str, Any]:
+                 workdir: Path, probe_sweep: list[int]) -> dict[str, Any]:
     from services.knowledge import vector_index as vi
 
     print(f"\n== N={n:,}: generating", flush=True)
@@ -111,8 +111,8 @@ def measure_size(n: int, nq: int, hnsw_threshold: int, gen: ClusteredGenerator,
     del writer
     gc.collect()
     org_dir = store_dir / "org_bench"
-    index_file = next(org_dir.glob("index.v*.faiss"))
-    index_mb = index_file.stat().st_size / 2**20
+    index_file = next(org_dir.glob("base.*.faiss"), None)
+    index_mb = index_file.stat().st_size / 2**20 if index_file else 0.0
     sidecar_mb = sum(p.stat().st_size for p in org_dir.glob("*.npy")) / 2**20
 
     # A fresh store = a web worker that has never searched: first search loads from disk.
@@ -124,21 +124,21 @@ def measure_size(n: int, nq: int, hnsw_threshold: int, gen: ClusteredGenerator,
     load_s = time.perf_counter() - t
     load_rss = rss_mb() - rss1
     snap = reader._snapshot("bench")
-    kind = "HNSW" if vi._is_hnsw(snap.index) else "Flat"
+    kind = "IVF" if snap.base.ann is not None else "Flat"
 
     print(f"   store.search ({kind}), unfiltered", flush=True)
     ours, found = time_store(reader, "bench", queries, K)
     rec = recall_at_k(found, truth)
 
     sweep = []
-    if kind == "HNSW":
-        inner = vi.faiss.downcast_index(snap.index.index)
-        default_ef = inner.hnsw.efSearch
-        for ef in ef_sweep:
-            inner.hnsw.efSearch = ef
+    if kind == "IVF":
+        inner = vi.faiss.extract_index_ivf(snap.base.ann)
+        default_probe = inner.nprobe
+        for probe in probe_sweep:
+            inner.nprobe = probe
             s, f = time_store(reader, "bench", queries, K)
-            sweep.append((ef, s["p50_ms"], s["p95_ms"], round(recall_at_k(f, truth), 4)))
-        inner.hnsw.efSearch = default_ef
+            sweep.append((probe, s["p50_ms"], s["p95_ms"], round(recall_at_k(f, truth), 4)))
+        inner.nprobe = default_probe
 
     # Scope `linked`: an allow-list of whole sources (contiguous id runs), as
     # retrieval._allowed_vector_ids returns it. A big scope (10% of the org) and a
@@ -169,11 +169,11 @@ def measure_size(n: int, nq: int, hnsw_threshold: int, gen: ClusteredGenerator,
             "build_s": round(build_s, 2), "build_rss_mb": round(build_rss, 1),
             "index_mb": round(index_mb, 1), "sidecar_mb": round(sidecar_mb, 1),
             "load_s": round(load_s, 3), "load_rss_mb": round(load_rss, 1),
-            "ef_sweep": sweep, "filtered": filtered}
+            "probe_sweep": sweep, "filtered": filtered}
 
 
 def real_subset(n: int, nq: int, gen: ClusteredGenerator) -> dict[str, Any]:
-    """Real MiniLM embeddings of generated sentences: recall of HNSW vs exact, and the
+    """Real MiniLM embeddings of generated sentences: recall of IVF vs exact, and the
     synthetic data's realism check (local intrinsic dimension, neighbour cosines)."""
     from bench import corpus
     from services.knowledge import vector_index as vi
@@ -189,7 +189,7 @@ def real_subset(n: int, nq: int, gen: ClusteredGenerator) -> dict[str, Any]:
     truth = exact_topk(base, queries, K, ids)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-real-") as tmp:
-        for kind, threshold in (("Flat", n + 1), ("HNSW", 0)):
+        for kind, threshold in (("Flat", n + 1), ("IVF", 0)):
             store = vi.VectorIndexStore(Path(tmp) / kind, dim=base.shape[1],
                                         hnsw_threshold=threshold)
             _faiss(os.cpu_count() or 1)
@@ -206,7 +206,7 @@ def real_subset(n: int, nq: int, gen: ClusteredGenerator) -> dict[str, Any]:
         "real_mean_cos": round(float((base[:2000] @ base[:2000].T).mean()), 3),
         "syn_mean_cos": round(float((syn_base[:2000] @ syn_base[:2000].T).mean()), 3),
     }
-    # HNSW recall of the synthetic data at the same N, for comparison with the real one.
+    # IVF recall of the synthetic data at the same N, for comparison with the real one.
     with tempfile.TemporaryDirectory(prefix="bench-syn-") as tmp:
         sq = gen.sample(nq, seed=7)
         struth = exact_topk(syn_base, sq, K, ids)
@@ -214,7 +214,7 @@ def real_subset(n: int, nq: int, gen: ClusteredGenerator) -> dict[str, Any]:
         _faiss(os.cpu_count() or 1)
         store.rebuild("syn", ids, syn_base)
         s, f = time_store(store, "syn", sq, K)
-        realism["syn_hnsw_recall"] = round(recall_at_k(f, struth), 4)
+        realism["syn_ivf_recall"] = round(recall_at_k(f, struth), 4)
     return {"n": n, "embed_s": round(embed_s, 1), "rows": rows, "realism": realism,
             "vectors": base, "queries": queries}
 
@@ -301,12 +301,12 @@ def db_part(chunks: int, nq: int, vectors: np.ndarray, texts: list[str],
 
 def main(sizes: list[int] | None = None, queries: int = 200, real_n: int = 10_000,
          db_chunks: int = 5_000, hnsw_threshold: int | None = None,
-         ef_sweep: list[int] | None = None, results: str | None = None,
+         probe_sweep: list[int] | None = None, results: str | None = None,
          argv: list[str] | None = None) -> dict[str, Any]:
     from config import Config
 
     sizes = sizes or [100_000, 1_000_000]
-    ef_sweep = ef_sweep if ef_sweep is not None else [64, 128, 256]
+    probe_sweep = probe_sweep if probe_sweep is not None else [16, 64, 128]
     threshold = hnsw_threshold if hnsw_threshold is not None else Config().HNSW_THRESHOLD
     report = Report("bench.retrieval", argv or ["python", "-m", "bench.retrieval"])
     gen = ClusteredGenerator()
@@ -318,11 +318,11 @@ def main(sizes: list[int] | None = None, queries: int = 200, real_n: int = 10_00
         f"Realism check: real MiniLM embeddings of {real_n:,} generated sentences vs the "
         "clustered synthetic generator at the same N",
         ["data", "local intrinsic dim (MLE, k=20)", "mean cos 1st NN", "mean cos 10th NN",
-         "mean pairwise cos", "HNSW recall@10 (M=32, efSearch=128)"],
+         "mean pairwise cos", "IVF recall@10 (default nprobe)"],
         [["real MiniLM", r["real_lid"], r["real_nn"][0], r["real_nn"][1], r["real_mean_cos"],
-          next(x[3] for x in real["rows"] if x[0] == "HNSW")],
+          next(x[3] for x in real["rows"] if x[0] == "IVF")],
          ["synthetic clustered", r["syn_lid"], r["syn_nn"][0], r["syn_nn"][1],
-          r["syn_mean_cos"], r["syn_hnsw_recall"]]])
+          r["syn_mean_cos"], r["syn_ivf_recall"]]])
     report.table(f"Real MiniLM subset ({real_n:,} vectors, {min(queries, 200)} question "
                  "queries), store.search one query / one thread",
                  ["index", "p50 ms", "p95 ms", "recall@10 vs exact"], real["rows"])
@@ -332,7 +332,7 @@ def main(sizes: list[int] | None = None, queries: int = 200, real_n: int = 10_00
     rows, build_rows, filt_rows, sweep_rows = [], [], [], []
     try:
         for n in sizes:
-            m = measure_size(n, queries, threshold, gen, workdir, ef_sweep)
+            m = measure_size(n, queries, threshold, gen, workdir, probe_sweep)
             figures["sizes"][n] = m
             rows.append([f"{n:,}", m["kind"], m["ours"]["p50_ms"], m["ours"]["p95_ms"],
                          m["raw"]["p50_ms"], m["raw"]["p95_ms"],
@@ -341,7 +341,7 @@ def main(sizes: list[int] | None = None, queries: int = 200, real_n: int = 10_00
                                m["index_mb"], m["sidecar_mb"], m["load_s"], m["load_rss_mb"]])
             for f in m["filtered"]:
                 filt_rows.append([f"{n:,}", m["kind"], *f])
-            for s in m["ef_sweep"]:
+            for s in m["probe_sweep"]:
                 sweep_rows.append([f"{n:,}", *s])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -357,9 +357,9 @@ def main(sizes: list[int] | None = None, queries: int = 200, real_n: int = 10_00
                  "builds the list)", ["vectors", "index", "allowed", "allowed ids", "p50 ms",
                                       "p95 ms", "recall@10 vs exact filtered"], filt_rows)
     if sweep_rows:
-        report.table("HNSW efSearch sweep on the same index (product default "
-                     "HNSW_EF_SEARCH shown in vector_index.py)",
-                     ["vectors", "efSearch", "p50 ms", "p95 ms", "recall@10"], sweep_rows)
+        report.table("IVF nprobe sweep on the same index (product default: "
+                     "max(16, nlist/32), vector_index._tune)",
+                     ["vectors", "nprobe", "p50 ms", "p95 ms", "recall@10"], sweep_rows)
 
     if db_chunks:
         from bench import corpus
@@ -392,11 +392,11 @@ def cli(argv: list[str] | None = None) -> None:
                    help="chunks for the end-to-end retrieval.search part (0 = skip)")
     p.add_argument("--hnsw-threshold", type=int, default=None,
                    help="default: the app's HNSW_THRESHOLD")
-    p.add_argument("--ef-sweep", default="64,128,256")
+    p.add_argument("--probe-sweep", default="16,64,128")
     p.add_argument("--results", default=None, help="RESULTS.md path")
     a = p.parse_args(argv)
     main([int(s) for s in a.sizes.split(",") if s], a.queries, a.real, a.db_chunks,
-         a.hnsw_threshold, [int(x) for x in a.ef_sweep.split(",") if x], a.results,
+         a.hnsw_threshold, [int(x) for x in a.probe_sweep.split(",") if x], a.results,
          argv=["python", "-m", "bench.retrieval", *(argv if argv is not None else sys.argv[1:])])
 
 

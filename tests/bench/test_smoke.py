@@ -30,15 +30,15 @@ def test_retrieval_reports_latency_recall_and_the_exact_reference(results):
     from bench import retrieval
 
     figures = retrieval.main(sizes=[3000], queries=10, real_n=400, db_chunks=200,
-                             hnsw_threshold=1000, ef_sweep=[32], results=results)
+                             hnsw_threshold=1000, probe_sweep=[4], results=results)
     size = figures["sizes"][3000]
-    assert size["kind"] == "HNSW"  # over the threshold, the store switched index type
+    assert size["kind"] == "IVF"  # over the threshold, the store switched index type
     for part in (size["ours"], size["raw"]):
         assert positive(part["p50_ms"]) and positive(part["p95_ms"])
     assert 0 < size["recall"] <= 1 and positive(size["build_s"])
     assert [f[0] for f in size["filtered"]] == ["10% of vectors", "one source, 2,000 vectors"]
     assert all(0 < f[4] <= 1 for f in size["filtered"])
-    assert size["ef_sweep"] and size["ef_sweep"][0][0] == 32
+    assert size["probe_sweep"] and size["probe_sweep"][0][0] == 4
     realism = figures["real"]["realism"]
     assert positive(realism["real_lid"]) and positive(realism["syn_lid"])
     assert all(positive(v["p50_ms"]) for k, v in figures["db"].items() if k != "chunks")
