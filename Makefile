@@ -62,7 +62,7 @@ serve: setup
 	$(BIN)/gunicorn --workers $${WEB_WORKERS:-4} --worker-class gthread --threads $${WEB_THREADS:-4} --bind $(HOST):$(PORT) wsgi:app
 
 worker: setup
-	$(BIN)/rq worker --worker-class rq.worker.SimpleWorker --with-scheduler --url "$$REDIS_URL" $${RQ_QUEUE:-companin}
+	$(BIN)/flask --app wsgi jobs worker
 
 # Runs the suite once in the mode the environment selects: embedded by default; services
 # when TEST_DATABASE_URL and TEST_REDIS_URL are set (.ci/run does both).

@@ -60,6 +60,8 @@ class Config:
         # commit; used by tests), "rq" (services mode). Default follows REDIS_URL.
         self.JOBS_MODE = os.environ.get("JOBS_MODE") or ("rq" if self.REDIS_URL else "thread")
         self.RQ_QUEUE = os.environ.get("RQ_QUEUE", "companin")
+        # Organizations are spread over this many queues, served round-robin (fairness).
+        self.RQ_QUEUE_SHARDS = max(1, _int("RQ_QUEUE_SHARDS", 8))
         self.JOB_TIMEOUT_SECONDS = _int("JOB_TIMEOUT_SECONDS", 600)
         # Running jobs beat every JOB_HEARTBEAT_SECONDS; one silent for JOB_STALE_SECONDS
         # (a killed worker) is failed by the sweeper and can be retried.

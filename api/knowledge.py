@@ -19,6 +19,7 @@ from api.schemas.knowledge import (
     SearchHitOut,
     SearchRequest,
     SearchResponse,
+    FileBulkOut,
     SourceAccepted,
     SourceListQuery,
     SourceOut,
@@ -44,13 +45,18 @@ def _page(kind: str, query: SourceListQuery) -> SourcePage:
 
 # ----------------------------------------------------------------------------- files
 @bp.post("/files/")
-@endpoint(summary="Upload a file (PDF, CSV, text/Markdown, JSON, PNG/JPEG/WebP)", tags=TAGS,
-          multipart=_UPLOAD_SCHEMA, response=SourceAccepted, status=202, also=(200,),
+@endpoint(summary="Upload a file (PDF, CSV, text/Markdown, JSON, PNG/JPEG/WebP), or up to "
+                  "100 at once as repeated `file` fields (one batched job, FileBulkOut)",
+          tags=TAGS, multipart=_UPLOAD_SCHEMA,
+          response=(SourceAccepted, FileBulkOut), status=202, also=(200,),
           errors=(413, 415, 422))
-def upload_file() -> tuple[SourceAccepted, int]:
-    upload = request.files.get("file")
-    if upload is None:
+def upload_file():  # noqa: ANN201 - one file, or many in one batched job
+    uploads = request.files.getlist("file")
+    if not uploads:
         raise ValidationFailed({"file": ["Send the file as multipart form field 'file'."]})
+    if len(uploads) > 1:
+        return _upload_many(uploads)
+    upload = uploads[0]
     title = (request.form.get("title") or "").strip() or None
     if title and len(title) > 300:
         raise ValidationFailed({"title": ["At most 300 characters."]})
@@ -60,6 +66,17 @@ def upload_file() -> tuple[SourceAccepted, int]:
                                            filename=upload.filename, title=title)
     out = SourceAccepted(**SourceOut.of(source).model_dump(), duplicate=duplicate)
     return out, 200 if duplicate else 202
+
+
+def _upload_many(uploads: list) -> tuple[FileBulkOut, int]:
+    """Several `file` fields: validated together (one bad file refuses the request, nothing
+    stored), processed by one batched job: one embedding call, one index segment."""
+    if len(uploads) > svc.MAX_FILES_BULK:
+        raise ValidationFailed({"file": [f"At most {svc.MAX_FILES_BULK} files per request."]})
+    stored, job = svc.create_files(current_org(), [(u.read(), u.filename, None)
+                                                   for u in uploads])
+    items = [SourceAccepted(**SourceOut.of(s).model_dump(), duplicate=d) for s, d in stored]
+    return FileBulkOut(items=items, job_id=job.id if job else None), 202
 
 
 @bp.get("/files/")

@@ -43,7 +43,8 @@ def build_spec(app: Flask) -> dict[str, Any]:
     entries = _collect(app)
     models: set[type[BaseModel]] = {ErrorResponse}
     for _, _, doc, _, _ in entries:
-        for m in (doc.body, doc.query, doc.response, doc.body_doc):
+        alternatives = doc.response if isinstance(doc.response, tuple) else ()
+        for m in (doc.body, doc.query, doc.response, doc.body_doc, *alternatives):
             if isinstance(m, type) and issubclass(m, BaseModel):
                 models.add(m)
     ordered = sorted(models, key=lambda m: m.__name__)
@@ -84,6 +85,10 @@ def build_spec(app: Flask) -> dict[str, Any]:
         if doc.response is None:
             op["responses"][str(doc.status)] = {"description": "No content"} if doc.status == 204 \
                 else {"description": "OK"}
+        elif isinstance(doc.response, tuple):  # one of several models
+            op["responses"][str(doc.status)] = {
+                "description": "OK", "content": {"application/json": {"schema": {
+                    "oneOf": [ref(m, "serialization") for m in doc.response]}}}}
         elif isinstance(doc.response, dict):
             op["responses"][str(doc.status)] = {
                 "description": "OK", "content": {"application/json": {"schema": doc.response}}}

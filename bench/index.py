@@ -10,9 +10,9 @@ then "one source" (20 chunks, embedding excluded) is added and removed REPEATS t
 through `add`/`remove`, the calls the ingestion job and DELETE make. The ratio
 add-latency(largest)/add-latency(smallest) is the scale target (≤ 2).
 
-At the largest size a writer process streams adds (one source every 200 ms) and removes
-(every fifth op deletes an earlier source; 5 ops per second) while a second process runs one compaction,
-and this process searches one query at a time on one thread. Each search records the
+At the largest size a writer process streams adds and removes (5 operations per second;
+every fifth deletes an earlier source) while a second process runs one compaction, and
+this process searches one query at a time on one thread. Each search records the
 manifest version it used; the writer logs the version each of its ops produced, so the
 exact top-10 over the live vectors of that very version is computed afterwards (flat
 inner product over base-minus-tombstones plus the added vectors) for recall@10.

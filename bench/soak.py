@@ -20,7 +20,6 @@ from typing import Any
 
 from bench.common import (
     services_stack,
-    REDIS_URL,
     REPO_DIR,
     VENV_BIN,
     Report,
@@ -76,7 +75,7 @@ def run(seconds: float = 300.0, orgs: int = 3, clients_per_org: int = 2,
     figures: dict[str, Any] = {"statuses": {}}
     lock = threading.Lock()
     with services_stack("soak", JOB_RETRY_INTERVALS="1,2") as stack:
-        env, prefix, instance = stack.env, stack.prefix, stack.instance
+        env, instance = stack.env, stack.instance
         tenants = []
         for i in range(orgs):
             org = json.loads(flask_cli(env, "org", "create", f"Soak {i}",
@@ -84,8 +83,7 @@ def run(seconds: float = 300.0, orgs: int = 3, clients_per_org: int = 2,
             tenants.append(org)
         worker_log = Path(instance) / "worker.log"
         worker = subprocess.Popen(
-            [str(VENV_BIN / "rq"), "worker", "--worker-class", "rq.worker.SimpleWorker",
-             "--with-scheduler", "--url", REDIS_URL, prefix],
+            [str(VENV_BIN / "flask"), "--app", "wsgi", "jobs", "worker"],
             cwd=REPO_DIR, env=env, stdout=worker_log.open("w"), stderr=subprocess.STDOUT)
         try:
             with gunicorn("wsgi:app", env, workers=2, worker_class="gthread",

@@ -10,7 +10,7 @@ from flask.cli import AppGroup, with_appcontext
 from errors import AppError
 from extensions import db
 from models.orgs import Organization
-from services.jobs import sweep
+from services.jobs import get_queues, get_redis, sweep
 
 org_cli = AppGroup("org", help="Organizations.")
 key_cli = AppGroup("key", help="API keys.")
@@ -25,6 +25,20 @@ def jobs_sweep() -> None:
     entry was lost (web processes also do this every JOB_SWEEP_INTERVAL_SECONDS)."""
     result = sweep()
     _emit({"failed_jobs": result["failed"], "redispatched_jobs": result["redispatched"]})
+
+
+@jobs_cli.command("worker")
+@click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+@click.option("--no-scheduler", is_flag=True, help="Do not run the RQ scheduler here.")
+def jobs_worker(burst: bool, no_scheduler: bool) -> None:
+    """An RQ worker over every queue shard, served round-robin, jobs run in-process."""
+    from flask import current_app
+
+    from jobs.fair import FairWorker
+
+    app = current_app._get_current_object()
+    worker = FairWorker(get_queues(app), connection=get_redis(app))
+    worker.work(burst=burst, with_scheduler=not no_scheduler)
 
 
 def _emit(payload: dict) -> None:

@@ -1,7 +1,7 @@
-"""The RQ entry point: an `rq worker` process builds the application once and runs jobs."""
+"""The RQ entry point of every job (`flask --app wsgi jobs worker` runs the workers)."""
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, current_app, has_app_context
 
 from factory import create_app
 from jobs.runner import run_job_in_app
@@ -10,7 +10,12 @@ _worker_app: Flask | None = None
 
 
 def run_job(job_id: str) -> None:
+    """Inside `flask jobs worker` the command's application runs the job; a plain `rq
+    worker` process builds one application, once."""
     global _worker_app
+    if has_app_context():
+        run_job_in_app(current_app._get_current_object(), job_id)  # type: ignore[attr-defined]
+        return
     if _worker_app is None:
         _worker_app = create_app()
     run_job_in_app(_worker_app, job_id)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
@@ -24,6 +24,10 @@ class KnowledgeSource(OrgScoped, Timestamps, db.Model):
         Index("ix_knowledge_sources_org_created", "org_id", "created_at"),
         Index("ix_knowledge_sources_org_kind_created", "org_id", "kind", "created_at"),
         Index("ix_knowledge_sources_org_sha", "org_id", "content_sha256"),
+        # One file source per content: concurrent identical uploads cannot both insert.
+        # Files only: two URLs may serve the same page, and a Q&A pair may be kept twice.
+        Index("uq_knowledge_sources_org_file_sha", "org_id", "content_sha256", unique=True,
+              sqlite_where=text("kind = 'file'"), postgresql_where=text("kind = 'file'")),
     )
     not_found_message = "Knowledge source not found."
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -52,17 +53,17 @@ def enqueue(org_id: str, kind: str, *, target_id: str | None = None,
         ).scalars().first()
         if pending is not None:
             if not _is_dispatched(current_app, pending.id):
-                dispatch(pending.id)  # never attach to a job that will not run
+                dispatch(pending.id, org_id)  # never attach to a job that will not run
             return pending
     row = Job(org_id=org_id, kind=kind, target_id=target_id, params=params or {},
               status="queued")
     db.session.add(row)
     db.session.commit()
-    dispatch(row.id)
+    dispatch(row.id, org_id)
     return row
 
 
-def dispatch(job_id: str) -> bool:
+def dispatch(job_id: str, org_id: str) -> bool:
     """Hand a committed job to the configured runner; False when that failed (the row
     stays queued and the sweeper tries again)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -83,7 +84,7 @@ def dispatch(job_id: str) -> bool:
         intervals = app.config["JOB_RETRY_INTERVALS"]
         retry = Retry(max=len(intervals), interval=intervals) if intervals else None
         try:
-            get_queue(app).enqueue(
+            queue_for(app, org_id).enqueue(
                 "jobs.worker.run_job", job_id, job_id=f"rq-{job_id}",
                 job_timeout=app.config["JOB_TIMEOUT_SECONDS"], retry=retry,
                 failure_ttl=7 * 86400)
@@ -149,10 +150,30 @@ def get_redis(app: Flask):  # noqa: ANN201 - redis.Redis
     return conn
 
 
-def get_queue(app: Flask):  # noqa: ANN201 - rq.Queue
+def queue_names(app: Flask) -> list[str]:
+    """The RQ queues: organizations are spread over RQ_QUEUE_SHARDS queues that workers
+    serve round-robin (jobs.fair), so one organization's backlog waits in its own queue
+    instead of in front of everyone else's."""
+    shards = app.config["RQ_QUEUE_SHARDS"]
+    base = app.config["RQ_QUEUE"]
+    return [base] if shards <= 1 else [f"{base}-{n}" for n in range(shards)]
+
+
+def queue_for(app: Flask, org_id: str):  # noqa: ANN201 - rq.Queue
     from rq import Queue
 
-    return Queue(app.config["RQ_QUEUE"], connection=get_redis(app))
+    names = queue_names(app)
+    return Queue(names[shard_of(org_id, len(names))], connection=get_redis(app))
+
+
+def shard_of(org_id: str, shards: int) -> int:
+    return zlib.crc32(org_id.encode()) % shards
+
+
+def get_queues(app: Flask) -> list:
+    from rq import Queue
+
+    return [Queue(name, connection=get_redis(app)) for name in queue_names(app)]
 
 
 def wait_for_idle(app: Flask, timeout: float = 120.0) -> None:
@@ -193,11 +214,11 @@ def sweep(org_id: str | None = None) -> dict[str, list[str]]:
     redispatched = []
     if app.config["JOBS_MODE"] != "sync":
         grace = now - timedelta(seconds=REDISPATCH_GRACE_SECONDS)
-        stmt = select(Job.id).where(Job.status == "queued", Job.created_at < grace)
+        stmt = select(Job.id, Job.org_id).where(Job.status == "queued", Job.created_at < grace)
         if org_id:
             stmt = stmt.where(Job.org_id == org_id)
-        for job_id in db.session.execute(stmt.limit(500)).scalars().all():
-            if not _is_dispatched(app, job_id) and dispatch(job_id):
+        for job_id, job_org in db.session.execute(stmt.limit(500)).all():
+            if not _is_dispatched(app, job_id) and dispatch(job_id, job_org):
                 redispatched.append(job_id)
     return {"failed": failed, "redispatched": redispatched}
 
@@ -217,9 +238,9 @@ def maybe_sweep() -> None:
             return
         state["at"] = now
     if last is None and app.config["JOBS_MODE"] == "thread":
-        for job_id in db.session.execute(
-                select(Job.id).where(Job.status == "queued")).scalars().all():
-            dispatch(job_id)
+        for job_id, job_org in db.session.execute(
+                select(Job.id, Job.org_id).where(Job.status == "queued")).all():
+            dispatch(job_id, job_org)
     sweep()
 
 

@@ -188,12 +188,11 @@ def run_jobs(app):
             return
         if app.config["JOBS_MODE"] != "rq":
             return
-        from rq import SimpleWorker
-
-        from services.jobs import get_queue, get_redis
+        from jobs.fair import FairWorker
+        from services.jobs import get_queues, get_redis
 
         with app.app_context():
-            worker = SimpleWorker([get_queue(app)], connection=get_redis(app))
+            worker = FairWorker(get_queues(app), connection=get_redis(app))
             worker.work(burst=True, with_scheduler=False)
 
     return _run

@@ -57,6 +57,12 @@ class SourceAccepted(SourceOut):
                                                "the existing source and nothing was queued.")
 
 
+class FileBulkOut(BaseModel):
+    items: list[SourceAccepted]
+    job_id: str | None = Field(None, description="The one job processing the new files "
+                                                 "(null when every file was a duplicate).")
+
+
 class SourcePage(BaseModel):
     items: list[SourceOut]
     next_cursor: str | None

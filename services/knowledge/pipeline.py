@@ -276,7 +276,9 @@ def _swap_chunks(org: Organization, prepared: list[Prepared], vectors: np.ndarra
             source.enrichment_engine = item.enrichment.engine
             source.chunk_count = len(item.chunks)
             source.embedding_model, source.embedding_dim = model, store.dim
-            source.content_sha256, source.indexed_at = item.extraction.sha256, now
+            if source.kind != "file":  # a file's digest is fixed at upload (unique per org)
+                source.content_sha256 = item.extraction.sha256
+            source.indexed_at = now
             source.language = item.language
             source.details = {**(source.details or {}), **_jsonable(item.extraction.details)}
         gone = [sid for sid in source_ids if sid not in sources]

@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from errors import NotFound, Unprocessable, ValidationFailed
 from extensions import db
@@ -31,6 +32,7 @@ from services.pagination import Page, paginate
 INGEST_JOB = "ingest_source"
 REEMBED_JOB = "reembed"
 MAX_QA_BULK = 500
+MAX_FILES_BULK = 100
 MAX_TAGS = 20
 
 
@@ -89,6 +91,21 @@ def _store_files(org: Organization, uploads: list[tuple[bytes, str | None, str |
             raise ValidationFailed({where: ["The file is empty."]})
         # 415 for anything we cannot read, whatever its name says
         checked.append((data, filename, title, detect_kind(data), storage.sha256_hex(data)))
+    for attempt in range(3):
+        try:
+            return _insert_files(org, checked)
+        except IntegrityError:
+            # A concurrent identical upload committed first (unique org + digest for
+            # files): the next pass finds its source and answers `duplicate`.
+            db.session.rollback()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _insert_files(org: Organization, checked: list[tuple[bytes, str | None, str | None,
+                                                         str, str]]
+                  ) -> list[tuple[KnowledgeSource, bool]]:
     digests = {c[4] for c in checked}
     existing = {s.content_sha256: s for s in db.session.execute(
         KnowledgeSource.query_for_org(org).where(

@@ -48,7 +48,9 @@ def test_retrieval_reports_latency_recall_and_the_exact_reference(results):
 def test_ingest_reports_chunks_per_second_against_raw_encode(results):
     from bench import ingest
 
-    figures = ingest.main(paragraphs=30, docs=2, pdfs=2, pdf_pages=(2, 2), results=results)
+    figures = ingest.main(paragraphs=30, docs=2, pdfs=2, pdf_pages=(2, 2), results=results,
+                          sources=20)
+    assert figures["bulk"]["sources"] == 20 and figures["bulk"]["ratio"] > 0
     for kind in ("text", "pdf"):
         fig = figures[kind]
         assert fig["chunks"] > 0

@@ -132,3 +132,69 @@ def test_search_validation(tenant):
                        json={"query": "x", "assistant_id": "asst_missing"})
     assert resp.status_code == 404
     assert json.loads(resp.data)["error"]["code"] == "not_found"
+
+
+def test_ten_concurrent_identical_uploads_make_one_source(app, tenant, live_server, run_jobs):
+    """Over real HTTP, ten requests at once: the database's unique (org, digest) for files
+    decides, and every loser answers 200 `duplicate: true` with the winner's source."""
+    import threading
+
+    import httpx
+
+    data = b"Concurrent uploads of one manual must make exactly one source.\n" * 20
+    barrier = threading.Barrier(10)
+    answers: list[tuple[int, dict]] = []
+
+    def send() -> None:
+        barrier.wait()
+        resp = httpx.post(f"{live_server}/api/v1/knowledge/files/", headers=tenant.headers,
+                          files={"file": ("manual.txt", data, "text/plain")}, timeout=60)
+        answers.append((resp.status_code, resp.json()))
+
+    threads = [threading.Thread(target=send) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    run_jobs()
+    assert sorted(code for code, _ in answers) == [200] * 9 + [202], answers
+    assert len({body["id"] for _, body in answers}) == 1
+    assert sum(body["duplicate"] for _, body in answers) == 9
+    listed = tenant.get("/api/v1/knowledge/files/").json["items"]
+    assert len([s for s in listed if s["kind"] == "file"]) == 1
+
+
+def test_a_bulk_upload_with_one_bad_file_fails_that_file_only(app, tenant, run_jobs):
+    """Several `file` fields: one batched job; the file with no text fails with its
+    reason, the others are ready and searchable."""
+    import io
+
+    form = {"file": [(io.BytesIO(b"Shipping to Sicily takes three days."), "sicily.txt"),
+                     (io.BytesIO(b"   \n\n  \n"), "blank.txt"),
+                     (io.BytesIO(b"Gift cards never expire."), "gift.txt")]}
+    resp = tenant.post("/api/v1/knowledge/files/", data=form,
+                       content_type="multipart/form-data")
+    assert resp.status_code == 202, resp.json
+    items = resp.json["items"]
+    assert [i["filename"] for i in items] == ["sicily.txt", "blank.txt", "gift.txt"]
+    assert resp.json["job_id"] and not any(i["duplicate"] for i in items)
+    run_jobs()
+    states = {i["filename"]: tenant.get(f"/api/v1/knowledge/files/{i['id']}").json
+              for i in items}
+    assert states["sicily.txt"]["status"] == "ready"
+    assert states["gift.txt"]["status"] == "ready"
+    assert states["blank.txt"]["status"] == "failed"
+    assert "no text" in states["blank.txt"]["error"]
+    assert search(tenant, "gift cards expire")[0]["source_id"] == states["gift.txt"]["id"]
+    job = tenant.get(f"/api/v1/jobs/{resp.json['job_id']}").json
+    assert job["status"] == "failed" and items[1]["id"] in job["error"]
+
+
+def test_a_bulk_upload_refuses_a_bad_file_before_storing_any(app, tenant):
+    import io
+
+    form = {"file": [(io.BytesIO(b"Fine text."), "ok.txt"), (io.BytesIO(b""), "empty.txt")]}
+    resp = tenant.post("/api/v1/knowledge/files/", data=form,
+                       content_type="multipart/form-data")
+    assert resp.status_code == 422 and "files[1]" in resp.json["error"]["details"]["fields"]
+    assert tenant.get("/api/v1/knowledge/files/").json["items"] == []

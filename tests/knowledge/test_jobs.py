@@ -115,14 +115,15 @@ def test_a_queued_job_whose_dispatch_was_lost_is_redispatched_by_the_sweeper(
     """Services mode: the RQ entry vanished (Redis flushed, or down at commit time);
     embedded: the thread that should run it is gone. Either way `jobs sweep` sends it
     again and it completes."""
-    from services.jobs import get_queue, wait_for_idle
+    from services.jobs import get_queues, wait_for_idle
 
     src = ingest(tenant, run_jobs, b"Our shop in Milan opens at nine.", "m.txt")
     if app.config["JOBS_MODE"] == "rq":
         target = app
         _backdate_queued(app, src["job_id"])
         with app.app_context():
-            get_queue(app).empty()
+            for queue in get_queues(app):
+                queue.empty()
     else:
         target = _thread_app()
         target.test_client().get("/console/login")  # its start-up resume (nothing queued)
@@ -209,3 +210,68 @@ def test_a_running_job_beats_its_heartbeat_without_reporting_progress(app, tenan
     finally:
         app.config["JOB_HEARTBEAT_SECONDS"] = 10.0
         REGISTRY.pop("test_slow", None)
+
+
+# ------------------------------------------------------------------------------ fairness
+def test_one_organizations_backlog_does_not_hold_back_another(app, tenant, run_jobs):
+    """Services mode: organizations' jobs wait in their own queue shard and the worker
+    serves the shards round-robin, so another organization's small upload runs right
+    after the job in progress, not after the whole backlog."""
+    from extensions import db
+    from models.jobs import Job
+    from services.jobs import shard_of
+    from tests.factories import make_tenant
+
+    if app.config["JOBS_MODE"] != "rq":
+        pytest.skip("services mode only: queue shards are RQ queues (embedded: threads)")
+    shards = app.config["RQ_QUEUE_SHARDS"]
+    other = make_tenant(app, "Other org")
+    n = 0
+    while shard_of(other.org_id, shards) == shard_of(tenant.org_id, shards):
+        n += 1
+        other = make_tenant(app, f"Other org {n}")
+    backlog = [upload(tenant, f"Backlog document {i}: returns and refunds.".encode() * 40,
+                      f"b{i}.txt").json["job_id"] for i in range(6)]
+    small = upload(other, b"Opening hours: nine to six.", "hours.txt").json["job_id"]
+    run_jobs()
+    with app.app_context():
+        started = {j.id: j.started_at for j in db.session.query(Job).filter(
+            Job.id.in_([*backlog, small]))}
+    order = sorted(started, key=lambda job_id: started[job_id])
+    assert order.index(small) <= 1, order  # at most one backlog job ran before it
+
+
+def test_embedded_threads_run_a_small_job_beside_a_long_one(app, tenant, run_jobs):
+    """Embedded mode: two job threads, so one long job does not hold back the rest."""
+    import threading
+
+    from jobs import REGISTRY
+    from services.jobs import enqueue, wait_for_idle
+
+    release = threading.Event()
+    REGISTRY["test_long"] = lambda row, progress: release.wait(30)
+    threaded = _thread_app()
+    try:
+        with threaded.app_context():
+            enqueue(tenant.org_id, "test_long")
+            src = upload(tenant, b"Kettles carry a two-year warranty.", "k.txt").json
+            # the small job finishes while the long one still runs
+            from extensions import db
+            from models.jobs import Job
+
+            job = enqueue(tenant.org_id, "ingest_source", target_id=src["id"],
+                          params={"source_ids": [src["id"]]}, dedupe=False)
+            import time
+
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                db.session.expire_all()
+                if db.session.get(Job, job.id).status == "succeeded":
+                    break
+                time.sleep(0.05)
+            assert db.session.get(Job, job.id).status == "succeeded"
+            assert not release.is_set()
+    finally:
+        release.set()
+        wait_for_idle(threaded)
+        REGISTRY.pop("test_long", None)
