@@ -264,9 +264,9 @@ class _SlowSite:
 def _start_worker(redis_url: str, queue: str, log: Path) -> subprocess.Popen:
     env = {**os.environ, "REDIS_URL": redis_url, "RQ_QUEUE": queue, "JOBS_MODE": "rq",
            "URL_FETCH_TIMEOUT_SECONDS": "300", "PYTHONPATH": str(ROOT)}
-    with open(log, "ab") as out:
-        rq_bin = str(Path(sys.executable).parent / "rq")
-        return subprocess.Popen([rq_bin, "worker", "--url", redis_url, queue], cwd=str(ROOT),
+    with open(log, "ab") as out:  # the README's worker: every queue shard, round-robin
+        flask_bin = str(Path(sys.executable).parent / "flask")
+        return subprocess.Popen([flask_bin, "--app", "wsgi", "jobs", "worker"], cwd=str(ROOT),
                                 env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
 
@@ -287,7 +287,8 @@ def test_rq_worker_killed_mid_job_is_swept_and_the_source_keeps_its_last_good_in
     queue = f"faults-{own_redis.port}"
     jobs_app = create_app({"TESTING": True, "REDIS_URL": own_redis.url, "RQ_QUEUE": queue,
                            "JOBS_MODE": "rq", "RATELIMIT_STORAGE_URI": "memory://",
-                           "JOB_STALE_SECONDS": 3, "URL_FETCH_ALLOW_LOOPBACK": True})
+                           "JOB_STALE_SECONDS": 3, "URL_FETCH_ALLOW_LOOPBACK": True,
+                           "JOB_SWEEP_INTERVAL_SECONDS": 3600})  # this test sweeps itself
     tenant = make_tenant(app, "Killed worker")
     tenant.client = jobs_app.test_client()
     site = _SlowSite()
