@@ -133,6 +133,11 @@ class Config:
         self.INDEX_MAX_SEGMENT_VECTORS = max(100, _int("INDEX_MAX_SEGMENT_VECTORS", 20_000))
         self.INDEX_CACHE_MB = max(16, _int("INDEX_CACHE_MB", 1024))
         self.REEMBED_BATCH_SIZE = max(1, _int("REEMBED_BATCH_SIZE", 256))
+        # A source of more chunks than this is indexed in pieces: each job embeds for at
+        # most INGEST_PIECE_SECONDS, then queues the next piece behind other work.
+        self.INGEST_PIECE_CHUNKS = max(1, _int("INGEST_PIECE_CHUNKS", 1000))
+        self.INGEST_PIECE_SECONDS = max(1.0, _float("INGEST_PIECE_SECONDS", 120.0))
+        self.INGEST_PIECE_BATCH = max(1, _int("INGEST_PIECE_BATCH", 256))  # chunks per commit
 
         # Outbound fetches (URL knowledge). Loopback is for tests only; off by default.
         self.URL_FETCH_ALLOW_LOOPBACK = _bool("URL_FETCH_ALLOW_LOOPBACK", False)

@@ -58,6 +58,13 @@ def remove_sources(org_id: str, source_ids: list[str]) -> None:
         [{"o": org_id, "s": sid} for sid in source_ids])
 
 
+def remove_chunks(chunk_ids: list[str]) -> None:
+    if _dialect() != "sqlite" or not chunk_ids:
+        return
+    db.session.execute(text(f"DELETE FROM {FTS_TABLE} WHERE chunk_id = :c"),  # noqa: S608
+                       [{"c": cid} for cid in chunk_ids])
+
+
 def remove_source(org_id: str, source_id: str) -> None:
     remove_sources(org_id, [source_id])
 

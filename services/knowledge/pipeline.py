@@ -8,8 +8,10 @@ a readable reason and keeps its previous chunks serving.
 """
 from __future__ import annotations
 
+import json
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +22,7 @@ from sqlalchemy import delete, insert, select, update
 
 from errors import AppError, Unprocessable
 from extensions import db
-from services.jobs import TransientJobError
+from services.jobs import TransientJobError, enqueue
 from models.ids import new_id
 from models.jobs import Job
 from models.knowledge import KnowledgeChunk, KnowledgeSource
@@ -41,6 +43,7 @@ from services.knowledge.webpage import extract_main_text
 log = logging.getLogger("companin.knowledge")
 ENRICH_CHARS = 40_000
 BATCH_SOURCES = 64  # sources embedded and indexed together
+INGEST_JOB = "ingest_source"
 LANGUAGE_SAMPLE_CHARS = 5000
 
 
@@ -61,7 +64,12 @@ def process_sources(job: Job, progress: Callable[[int], None]) -> None:
     ids = job.params.get("source_ids") or ([job.target_id] if job.target_id else [])
     refresh = bool(job.params.get("refresh"))
     org = db.session.get(Organization, job.org_id)
+    if job.params.get("piece"):  # the next piece of a large source
+        _guard_pieces(org, ids[0], job.params["piece"]["staging"],
+                      lambda: _run_pieces(org, job, ids[0], job.params["piece"], progress))
+        return
     failures: list[str] = []
+    large: list[Prepared] = []
     for start in range(0, len(ids), BATCH_SOURCES):
         batch = ids[start:start + BATCH_SOURCES]
 
@@ -71,7 +79,8 @@ def process_sources(job: Job, progress: Callable[[int], None]) -> None:
         prepared = []
         for source_id in batch:
             try:
-                item = _prepare(org, job, source_id, refresh=refresh)
+                item = _prepare(org, job, source_id, refresh=refresh,
+                                progress=lambda pct, p=batch_progress: p(int(pct * 0.4)))
             except AppError as exc:
                 db.session.rollback()
                 if len(ids) == 1 and exc.details.get("transient") and _retry_left(job):
@@ -89,7 +98,9 @@ def process_sources(job: Job, progress: Callable[[int], None]) -> None:
                     raise
                 failures.append(f"{source_id}: {type(exc).__name__}")
                 continue
-            if item is not None:
+            if item is not None and len(item.chunks) > current_app.config["INGEST_PIECE_CHUNKS"]:
+                large.append(item)  # indexed piece by piece once the batch is done
+            elif item is not None:
                 prepared.append(item)
         batch_progress(40)
         if prepared:
@@ -106,9 +117,170 @@ def process_sources(job: Job, progress: Callable[[int], None]) -> None:
                     raise
                 failures += [f"{item.source_id}: {message}" for item in prepared]
         batch_progress(100)
+    for item in large:
+        try:
+            _start_pieces(org, job, item, progress)
+        except Exception as exc:
+            if len(ids) == 1:
+                raise
+            message = exc.message if isinstance(exc, AppError) else type(exc).__name__
+            failures.append(f"{item.source_id}: {message}")
     forget_languages(org.id)
     if failures:
         raise Unprocessable("; ".join(failures)[:2000], code="processing_failed")
+
+
+# ------------------------------------------------------------------ large sources, in pieces
+def _staging_key(org_id: str, source_id: str, job_id: str) -> str:
+    return f"{org_id}/staging/{source_id}.{job_id}.json"
+
+
+def _start_pieces(org: Organization, job: Job, item: Prepared,
+                  progress: Callable[[int], None]) -> None:
+    """A source too big for one job: its chunks are staged in storage and indexed piece
+    by piece, each job embedding for at most INGEST_PIECE_SECONDS and then queueing the
+    next piece behind other work, so no job nears the timeout and no organization holds
+    a worker for long. New chunks are searchable as their piece lands; the previous
+    chunks (a re-processed source) go when the last piece does."""
+    source = KnowledgeSource.get_for_org(item.source_id, org)
+    old = db.session.execute(select(KnowledgeChunk.id, KnowledgeChunk.vector_id).where(
+        KnowledgeChunk.org_id == org.id, KnowledgeChunk.source_id == source.id)).all()
+    staged = {"language": item.language, "old_chunks": [cid for cid, _ in old],
+              "old_vectors": [int(vid) for _, vid in old],
+              "chunks": [[c.text, c.position, c.provenance, c.token_count]
+                         for c in item.chunks]}
+    key = _staging_key(org.id, source.id, job.id)
+    storage.put_named(key, json.dumps(staged).encode())
+    source.summary = item.enrichment.summary
+    source.keywords = list(item.enrichment.keywords)
+    source.enrichment_engine = item.enrichment.engine
+    source.language = item.language
+    source.details = {**(source.details or {}), **_jsonable(item.extraction.details),
+                      "pieces": {"done": 0, "total": len(item.chunks)}}
+    db.session.commit()
+    piece = {"staging": key, "next": 0}
+    _guard_pieces(org, source.id, key, lambda: _run_pieces(org, job, source.id, piece,
+                                                           progress))
+
+
+def _guard_pieces(org: Organization, source_id: str, key: str, run: Callable[[], None]) -> None:
+    """A piece that fails fails the source with its reason and takes its partial new
+    chunks out again: the previous chunks keep serving."""
+    try:
+        run()
+    except Exception as exc:
+        db.session.rollback()
+        _abort_pieces(org, source_id, key)
+        message = (exc.message if isinstance(exc, AppError) else
+                   f"Indexing failed unexpectedly ({type(exc).__name__}).")
+        _mark_failed(org, source_id, message)
+        raise
+
+
+def _run_pieces(org: Organization, job: Job, source_id: str, piece: dict[str, Any],
+                progress: Callable[[int], None]) -> None:
+    staged = json.loads(storage.get(piece["staging"]))
+    chunks, total = staged["chunks"], len(staged["chunks"])
+    model = ensure_org_model(org)
+    deadline = time.monotonic() + current_app.config["INGEST_PIECE_SECONDS"]
+    done = int(piece["next"])
+    while done < total:
+        if db.session.get(KnowledgeSource, source_id) is None:  # deleted meanwhile
+            _abort_pieces(org, source_id, piece["staging"])
+            return
+        part = chunks[done:done + current_app.config["INGEST_PIECE_BATCH"]]
+        model = _index_piece(org, source_id, part, staged["language"], model)
+        done += len(part)
+        source = db.session.get(KnowledgeSource, source_id)
+        source.details = {**(source.details or {}), "pieces": {"done": done, "total": total}}
+        db.session.commit()
+        progress(int(100 * done / total))
+        if done < total and time.monotonic() > deadline:
+            nxt = enqueue(org.id, INGEST_JOB, target_id=source_id, dedupe=False, params={
+                "source_ids": [source_id], "piece": {"staging": piece["staging"],
+                                                     "next": done}})
+            source = db.session.get(KnowledgeSource, source_id)
+            if source is not None:
+                source.last_job_id = nxt.id
+                db.session.commit()
+            return
+    _finish_pieces(org, source_id, staged, piece["staging"], model, total)
+
+
+def _index_piece(org: Organization, source_id: str, part: list[list[Any]], language: str,
+                 model: str) -> str:
+    """Embed and add one piece: its vectors, rows and lexical entries in one commit.
+    Returns the model used (a model switch committed meanwhile re-encodes the piece)."""
+    vectors = get_embedder(model).encode([c[0] for c in part])
+    ids = new_vector_ids(len(part))
+    store = store_for(model)
+    store.add(org.id, ids, vectors)
+    now = utcnow()
+    rows = [{"id": new_id("chk"), "org_id": org.id, "source_id": source_id, "position": pos,
+             "text": text, "provenance": prov, "token_count": tokens,
+             "vector_id": int(vid), "embedding_model": model, "embedding_dim": store.dim,
+             "language": language, "created_at": now}
+            for (text, pos, prov, tokens), vid in zip(part, ids, strict=True)]
+    try:
+        db.session.execute(insert(KnowledgeChunk), rows)
+        lexical.index_chunks(rows)
+        serving = _serving_model(org.id)
+        if serving != model:
+            raise _ModelSwitched(serving)
+        db.session.commit()
+    except _ModelSwitched as switched:
+        db.session.rollback()
+        store.remove(org.id, ids)
+        return _index_piece(org, source_id, part, language, switched.model)
+    except Exception:
+        db.session.rollback()
+        store.remove(org.id, ids)
+        raise
+    return model
+
+
+def _finish_pieces(org: Organization, source_id: str, staged: dict[str, Any], key: str,
+                   model: str, total: int) -> None:
+    old_chunks, old_vectors = staged["old_chunks"], staged["old_vectors"]
+    for start in range(0, len(old_chunks), 500):
+        part = old_chunks[start:start + 500]
+        lexical.remove_chunks(part)
+        db.session.execute(delete(KnowledgeChunk).where(KnowledgeChunk.id.in_(part)))
+    source = db.session.get(KnowledgeSource, source_id)
+    store = store_for(model)
+    source.status, source.error, source.chunk_count = "ready", None, total
+    source.embedding_model, source.embedding_dim = model, store.dim
+    source.indexed_at = utcnow()
+    source.details = {k: v for k, v in (source.details or {}).items() if k != "pieces"}
+    db.session.commit()
+    if old_vectors:
+        for holder in stores_holding(org.id):
+            holder.remove(org.id, old_vectors)
+    compact_when_due(org.id, store)
+    storage.delete(key)
+
+
+def _abort_pieces(org: Organization, source_id: str, key: str) -> None:
+    """Take out the chunks the pieces added (the staged list says which were there
+    before) and drop the staged file."""
+    try:
+        staged = json.loads(storage.get(key))
+    except FileNotFoundError:
+        return
+    keep = set(staged["old_chunks"])
+    added = [(cid, vid) for cid, vid in db.session.execute(
+        select(KnowledgeChunk.id, KnowledgeChunk.vector_id).where(
+            KnowledgeChunk.org_id == org.id, KnowledgeChunk.source_id == source_id)).all()
+        if cid not in keep]
+    for start in range(0, len(added), 500):
+        part = [cid for cid, _ in added[start:start + 500]]
+        lexical.remove_chunks(part)
+        db.session.execute(delete(KnowledgeChunk).where(KnowledgeChunk.id.in_(part)))
+    db.session.commit()
+    if added:
+        for holder in stores_holding(org.id):
+            holder.remove(org.id, [int(vid) for _, vid in added])
+    storage.delete(key)
 
 
 def _retry_left(job: Job) -> bool:
@@ -133,13 +305,14 @@ class Prepared:
     language: str
 
 
-def _prepare(org: Organization, job: Job, source_id: str, *, refresh: bool) -> Prepared | None:
+def _prepare(org: Organization, job: Job, source_id: str, *, refresh: bool,
+             progress: Callable[[int], None] | None = None) -> Prepared | None:
     """Extract, chunk, identify the language and enrich one source; None when there is
     nothing to re-index (an unchanged web page)."""
     source = KnowledgeSource.get_for_org(source_id, org)
     source.status, source.error, source.last_job_id = "processing", None, job.id
     db.session.commit()
-    extraction = _extract(org, source)
+    extraction = _extract(org, source, progress)
     if (source.kind == "url" and source.indexed_at is not None
             and extraction.sha256 == source.content_sha256):
         # Unchanged page: nothing to re-embed, the index stays as it is.
@@ -187,13 +360,16 @@ def _mark_failed(org: Organization, source_id: str, message: str) -> None:
     db.session.commit()
 
 
-def _extract(org: Organization, source: KnowledgeSource) -> Extraction:
+def _extract(org: Organization, source: KnowledgeSource,
+             progress: Callable[[int], None] | None = None) -> Extraction:
     cfg = current_app.config
     if source.kind == "file":
         data = storage.get(source.storage_key)
         languages = org.languages or cfg["DEFAULT_ORG_LANGUAGES"]
+        on_page = (None if progress is None else
+                   lambda done, total: progress(int(100 * done / max(1, total))))
         extracted = extract(data, source.file_type,
-                            ExtractLimits(ocr_languages=tuple(languages)))
+                            ExtractLimits(ocr_languages=tuple(languages), on_page=on_page))
         return Extraction(extracted.units, storage.sha256_hex(data), extracted.metadata)
     if source.kind == "qa":
         text = f"Q: {source.question}\nA: {source.answer}"

@@ -23,13 +23,13 @@ from models.knowledge import KIND_PREFIX, KnowledgeChunk, KnowledgeSource
 from models.orgs import Organization
 from models.types import utcnow
 from services.knowledge import lexical, storage
+from services.knowledge.pipeline import INGEST_JOB
 from services.knowledge.sniff import detect_kind
 from services.knowledge.url_guard import check_url
 from services.knowledge.embedder import canonical_name, known_models
 from services.knowledge.vectors import compact_when_due, stores_holding
 from services.pagination import Page, paginate
 
-INGEST_JOB = "ingest_source"
 REEMBED_JOB = "reembed"
 MAX_QA_BULK = 500
 MAX_FILES_BULK = 100

@@ -25,9 +25,14 @@ def put(org_id: str, data: bytes) -> str:
     """Store `data`; returns its key (idempotent for identical content)."""
     digest = sha256_hex(data)
     key = f"{org_id}/{digest}"
-    path = _root() / key
-    if path.exists():
+    if (_root() / key).exists():
         return key
+    return put_named(key, data)
+
+
+def put_named(key: str, data: bytes) -> str:
+    """Store `data` under `key` (work files such as a large source's staged chunks)."""
+    path = _root() / key
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
     try:

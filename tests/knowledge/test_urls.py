@@ -155,3 +155,61 @@ def test_transient_failure_is_retried_by_rq_and_then_succeeds(tenant, run_jobs, 
     assert calls["n"] == 2 and site.extra == original
     job = tenant.get(f"/api/v1/jobs/{src['job_id']}").json
     assert job["status"] == "succeeded" and job["attempts"] == 2
+
+
+def _long_text(topic: str, sections: int = 24) -> str:
+    return "\n\n".join(
+        f"Section {n} about {topic}: " + " ".join(
+            f"Rule {n}.{k} says the {topic} desk handles case {n * 100 + k} within {k} days."
+            for k in range(1, 14)) for n in range(1, sections + 1))
+
+
+@pytest.fixture
+def pieces(app):  # noqa: ANN001
+    """Small pieces so a modest document goes the large-source way: 3 chunks per piece,
+    and every piece hands over to a new job."""
+    saved = {k: app.config[k] for k in ("INGEST_PIECE_CHUNKS", "INGEST_PIECE_BATCH",
+                                        "INGEST_PIECE_SECONDS")}
+    app.config.update(INGEST_PIECE_CHUNKS=5, INGEST_PIECE_BATCH=3, INGEST_PIECE_SECONDS=0)
+    yield
+    app.config.update(saved)
+
+
+def test_a_large_source_is_indexed_in_pieces_each_its_own_job(app, tenant, run_jobs, pieces):
+    from extensions import db
+    from models.jobs import Job
+
+    resp = tenant.post("/api/v1/knowledge/files/", data={
+        "file": (__import__("io").BytesIO(_long_text("refunds").encode()), "big.txt")},
+        content_type="multipart/form-data")
+    assert resp.status_code == 202
+    run_jobs()
+    src = tenant.get(f"/api/v1/knowledge/files/{resp.json['id']}").json
+    assert src["status"] == "ready", src
+    assert src["chunk_count"] > 6 and "pieces" not in (src["metadata"] or {})
+    with app.app_context():
+        jobs = db.session.query(Job).filter(Job.org_id == tenant.org_id).all()
+    expected = -(-src["chunk_count"] // 3)  # one job per piece of three chunks
+    assert len(jobs) == expected and {j.status for j in jobs} == {"succeeded"}
+    assert vector_count(app, tenant.org_id) == src["chunk_count"]
+    hit = search(tenant, "which desk handles case 2405")[0]
+    assert hit["source_id"] == src["id"] and "case 2405" in hit["text"]
+
+
+def test_a_large_page_refreshed_in_pieces_replaces_its_chunks_at_the_end(
+        app, tenant, run_jobs, site, pieces):
+    site.extra = _long_text("warranty")
+    src = tenant.post("/api/v1/knowledge/urls/", json={"url": site.base + "/faq"}).json
+    run_jobs()
+    first = tenant.get(f"/api/v1/knowledge/urls/{src['id']}").json
+    assert first["status"] == "ready" and first["chunk_count"] > 6
+    site.extra = _long_text("exchanges", sections=20)
+    tenant.post(f"/api/v1/knowledge/urls/{src['id']}/refresh")
+    run_jobs()
+    after = tenant.get(f"/api/v1/knowledge/urls/{src['id']}").json
+    assert after["status"] == "ready"
+    chunks = tenant.get(f"/api/v1/knowledge/sources/{src['id']}/chunks?limit=100").json["items"]
+    assert len(chunks) == after["chunk_count"]
+    assert not any("warranty" in c["text"] for c in chunks)  # the old chunks are gone
+    assert vector_count(app, tenant.org_id) == after["chunk_count"]
+    assert "exchanges" in search(tenant, "which desk handles case 1503")[0]["text"]

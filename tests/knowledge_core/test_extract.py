@@ -256,3 +256,13 @@ def test_truncated_png_is_unprocessable(make_text_image):
 def test_unknown_kind_is_unsupported():
     with pytest.raises(UnsupportedMediaType):
         extract(b"data", "docx")
+
+
+def test_a_long_pdf_reports_its_progress_page_by_page(make_pdf):
+    """Extraction streams pages: a 500-page PDF tells the job how far it got."""
+    seen: list[tuple[int, int]] = []
+    data = make_pdf([f"Page {n} text about returns." for n in range(1, 26)])
+    limits = ExtractLimits(on_page=lambda done, total: seen.append((done, total)))
+    out = extract(data, "pdf", limits)
+    assert len(out.units) == 25
+    assert seen == [(10, 25), (20, 25)]

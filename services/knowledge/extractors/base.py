@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from errors import Unprocessable
@@ -34,6 +35,9 @@ class ExtractLimits:
     # Languages images are read in: the organization's ISO 639-1 codes (BCP 47 tags and
     # Tesseract pack names work too); packs that are not installed are skipped.
     ocr_languages: tuple[str, ...] = ("en",)
+    # Called as (pages read, pages to read) while a PDF streams page by page: a long
+    # extraction reports progress (and so a heartbeat) instead of going silent.
+    on_page: Callable[[int, int], None] | None = field(default=None, compare=False)
 
 
 @dataclass

@@ -184,6 +184,8 @@ def _extract_pdf(data: bytes, limits: ExtractLimits) -> Extracted:
             text = clean_text(text).strip()
             if text:
                 units.append(TextUnit(text, {"page": number}))
+            if limits.on_page is not None and number % 10 == 0:
+                limits.on_page(number, min(page_count, limits.max_pdf_pages))
     finally:
         try:
             pdf.close()
