@@ -437,3 +437,33 @@ def test_orphan_vectors_left_by_a_crash_before_commit_are_never_served(app, tena
     again = ingest(tenant, run_jobs, b"Sunday sale: helmets are half price.", "s.txt")
     assert again["status"] == "ready"
     assert search(tenant, "half price helmets")[0]["source_id"] == again["id"]
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_a_killed_worker_leaves_no_scheduler_behind_and_its_successor_schedules(
+        own_redis, tmp_path):
+    """kill -9 of a worker used to leave its scheduler child renewing the lock, so the
+    restarted worker ran without a scheduler (and backoff retries never ran)."""
+    import redis
+
+    queue = f"sched-{own_redis.port}"
+    conn = redis.Redis.from_url(own_redis.url)
+    key = f"rq:scheduler-lock:{queue}-0"
+    log = tmp_path / "worker.log"
+    first = worker = _start_worker(own_redis.url, queue, log)
+    try:
+        _wait(lambda: conn.get(key) is not None, 90, "the scheduler lock")
+        holder = conn.get(key)
+        os.kill(first.pid, signal.SIGKILL)  # the worker alone, not its process group
+        first.wait(timeout=10)
+        _wait(lambda: conn.get(key) is None, 20, "the orphaned scheduler to let go")
+        worker = _start_worker(own_redis.url, queue, log)
+        _wait(lambda: conn.get(key) not in (None, holder), 90, "the new worker's scheduler")
+    except AssertionError:
+        print(log.read_text()[-4000:])
+        raise
+    finally:
+        for proc in {first, worker}:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
