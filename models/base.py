@@ -7,7 +7,7 @@ on purpose. A missing row and another organization's row raise the same NotFound
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Protocol, Self
 
 from sqlalchemy import ForeignKey, Select, String, select
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
@@ -16,8 +16,12 @@ from errors import NotFound
 from extensions import db
 from models.types import UTCDateTime, utcnow
 
-if TYPE_CHECKING:
-    from models.orgs import Organization
+
+class OrgLike(Protocol):
+    """Anything with an organization id (an Organization row): scoping needs only the id,
+    so this module does not import models.orgs, which builds on it."""
+
+    id: str
 
 
 class Timestamps:
@@ -27,7 +31,7 @@ class Timestamps:
     )
 
 
-def _org_id_of(org: "Organization | str") -> str:
+def _org_id_of(org: "OrgLike | str") -> str:
     if org is None:
         raise ValueError("an organization is required to scope a query")
     return org if isinstance(org, str) else org.id
@@ -46,7 +50,7 @@ class OrgScoped:
         )
 
     @classmethod
-    def query_for_org(cls, org: "Organization | str") -> Select[tuple[Self]]:
+    def query_for_org(cls, org: "OrgLike | str") -> Select[tuple[Self]]:
         """SELECT of this model limited to one organization; add filters on top."""
         stmt = select(cls).where(cls.org_id == _org_id_of(org))  # type: ignore[attr-defined]
         if hasattr(cls, "deleted_at"):
@@ -55,7 +59,7 @@ class OrgScoped:
 
     @classmethod
     def get_for_org(
-        cls, id_: str | None, org: "Organization | str", *, include_deleted: bool = False,
+        cls, id_: str | None, org: "OrgLike | str", *, include_deleted: bool = False,
         for_update: bool = False,
     ) -> Self:
         """The row with this id in this organization, or NotFound (never a 403)."""
@@ -73,14 +77,14 @@ class OrgScoped:
         return row
 
 
-def scoped_count(model: Any, org: "Organization | str", *criteria: Any) -> int:
+def scoped_count(model: Any, org: "OrgLike | str", *criteria: Any) -> int:
     from sqlalchemy import func
 
     stmt = select(func.count()).select_from(model).where(model.org_id == _org_id_of(org), *criteria)
     return int(db.session.execute(stmt).scalar_one())
 
 
-def grouped_for_org(model: Any, org: "Organization | str", parent_column: Any,
+def grouped_for_org(model: Any, org: "OrgLike | str", parent_column: Any,
                     parent_ids: list[str]) -> dict[str, list[Any]]:
     """parent id → its rows of `model` in this organization, oldest first, in one query
     (exports and transcripts would otherwise query once per parent)."""
