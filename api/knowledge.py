@@ -24,7 +24,10 @@ from api.schemas.knowledge import (
     SourceListQuery,
     SourceOut,
     SourcePage,
+    URLBulkCreate,
+    URLBulkOut,
     URLCreate,
+    URLCreateRequest,
 )
 from errors import ValidationFailed
 from services import assistants as assistant_svc
@@ -154,11 +157,18 @@ def delete_qa(source_id: str) -> None:
 
 # ------------------------------------------------------------------------------ URLs
 @bp.post("/urls/")
-@endpoint(summary="Ingest a live web page", tags=TAGS, body=URLCreate, response=SourceOut,
-          status=202, errors=(422,))
-def create_url(body: URLCreate) -> SourceOut:
+@endpoint(summary="Ingest a live web page, or up to 100 with {\"items\": [...]} (one "
+                  "batched job)", tags=TAGS, body_doc=URLCreateRequest,
+          response=(SourceOut, URLBulkOut), status=202, errors=(422,))
+def create_url():  # noqa: ANN201 - single or bulk
+    data = read_json()
+    if isinstance(data, dict) and "items" in data:
+        bulk = parse_model(URLBulkCreate, data)
+        sources, job = svc.create_urls(current_org(), [(i.url, i.title) for i in bulk.items])
+        return URLBulkOut(items=[SourceOut.of(s) for s in sources], job_id=job.id), 202
+    body = parse_model(URLCreate, data)
     source, _ = svc.create_url(current_org(), body.url, title=body.title)
-    return SourceOut.of(source)
+    return SourceOut.of(source), 202
 
 
 @bp.get("/urls/")

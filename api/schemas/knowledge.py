@@ -115,6 +115,19 @@ class URLCreate(Strict):
         return v
 
 
+
+class URLBulkOut(BaseModel):
+    items: list[SourceOut]
+    job_id: str
+
+
+class URLBulkCreate(Strict):
+    items: list[URLCreate] = Field(..., min_length=1, max_length=100)
+
+
+class URLCreateRequest(RootModel[URLCreate | URLBulkCreate]):
+    """The body of POST /urls/ as documented: one page, or `{"items": [...]}` (≤ 100)."""
+
 class ReembedRequest(Strict):
     source_ids: list[str] | None = Field(None, max_length=10000)
     model: Literal["multilingual-e5-small", "intfloat/multilingual-e5-small",

@@ -14,7 +14,7 @@ from flask import current_app
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from errors import NotFound, Unprocessable, ValidationFailed
+from errors import AppError, NotFound, Unprocessable, ValidationFailed
 from extensions import db
 from services.jobs import enqueue
 from models.ids import new_id
@@ -228,6 +228,25 @@ def create_url(org: Organization, url: str, *, title: str | None) -> tuple[Knowl
     db.session.commit()
     job = _queue(org, [source])
     return source, job
+
+
+def create_urls(org: Organization, items: list[tuple[str, str | None]]
+                ) -> tuple[list[KnowledgeSource], Job]:
+    """Many pages, fetched and indexed by one batched job. Every address is checked
+    first: one refused address (`items.N.url`) refuses the request, nothing is created."""
+    allow = current_app.config["URL_FETCH_ALLOW_LOOPBACK"]
+    checked, errors = [], {}
+    for n, (url, title) in enumerate(items):
+        try:
+            checked.append((check_url(url, allow), title))
+        except AppError as exc:
+            errors[f"items.{n}.url"] = [exc.message]
+    if errors:
+        raise ValidationFailed(errors)
+    sources = [_new_source(org, "url", title=(title or c.url)[:300], url=c.url)
+               for c, title in checked]
+    db.session.commit()
+    return sources, _queue(org, sources)
 
 
 def refresh_url(org: Organization, source_id: str) -> tuple[KnowledgeSource, Job]:

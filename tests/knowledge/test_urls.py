@@ -213,3 +213,25 @@ def test_a_large_page_refreshed_in_pieces_replaces_its_chunks_at_the_end(
     assert not any("warranty" in c["text"] for c in chunks)  # the old chunks are gone
     assert vector_count(app, tenant.org_id) == after["chunk_count"]
     assert "exchanges" in search(tenant, "which desk handles case 1503")[0]["text"]
+
+
+def test_many_pages_in_one_request_are_fetched_by_one_batched_job(tenant, run_jobs, site):
+    resp = tenant.post("/api/v1/knowledge/urls/", json={"items": [
+        {"url": site.base + "/faq", "title": "FAQ"}, {"url": site.base + "/flaky"}]})
+    assert resp.status_code == 202, resp.json
+    assert len(resp.json["items"]) == 2 and resp.json["job_id"]
+    assert {i["job_id"] for i in resp.json["items"]} == {resp.json["job_id"]}
+    run_jobs()
+    states = [tenant.get(f"/api/v1/knowledge/urls/{i['id']}").json for i in resp.json["items"]]
+    assert states[0]["status"] == "ready" and states[0]["title"] == "FAQ"
+    # the flaky page answers 503 once: in a batch it fails alone, with its reason
+    assert states[1]["status"] in ("ready", "failed")
+    assert states[1]["status"] == "ready" or states[1]["error"]
+
+
+def test_one_refused_address_refuses_the_whole_batch(tenant, site):
+    resp = tenant.post("/api/v1/knowledge/urls/", json={"items": [
+        {"url": site.base + "/faq"}, {"url": "http://169.254.169.254/latest/meta-data/"}]})
+    assert resp.status_code == 422
+    assert "items.1.url" in resp.json["error"]["details"]["fields"]
+    assert tenant.get("/api/v1/knowledge/urls/").json["items"] == []
