@@ -66,14 +66,21 @@ def _source_ids(i: int) -> np.ndarray:
     return np.arange(SOURCE, dtype=np.int64) + 5_000_000_000 + i * SOURCE
 
 
+def _prepared(n: int, gen: ClusteredGenerator, path: Path, threshold: int
+              ) -> tuple[Any, np.ndarray, np.ndarray]:
+    """N clustered vectors (ids 3, 6, 9, …: ids are labels, not rows) and an empty store;
+    FAISS on every core, as a job worker building an index would run."""
+    base = gen.sample(n, seed=1000 + n)
+    ids = np.arange(1, n + 1, dtype=np.int64) * 3
+    _faiss(os.cpu_count() or 1)
+    return _store(path, threshold), base, ids
+
+
 def measure_writes(n: int, gen: ClusteredGenerator, workdir: Path,
                    threshold: int) -> dict[str, Any]:
     print(f"\n== N={n:,}: generating and building", flush=True)
-    base = gen.sample(n, seed=1000 + n)
-    ids = np.arange(1, n + 1, dtype=np.int64) * 3
     path = workdir / f"w{n}"
-    store = _store(path, threshold)
-    _faiss(os.cpu_count() or 1)
+    store, base, ids = _prepared(n, gen, path, threshold)
     t = time.perf_counter()
     store.rebuild(ORG, ids, base)
     build_s = time.perf_counter() - t
@@ -133,11 +140,8 @@ def _compactor(path: str, threshold: int, result_path: str, go: Any, delay: floa
 def measure_under_load(n: int, gen: ClusteredGenerator, workdir: Path, threshold: int,
                        queries: int) -> dict[str, Any]:
     print(f"\n== N={n:,}: search while writes and a compaction run", flush=True)
-    base = gen.sample(n, seed=1000 + n)
-    ids = np.arange(1, n + 1, dtype=np.int64) * 3
     path = workdir / f"load{n}"
-    store = _store(path, threshold)
-    _faiss(os.cpu_count() or 1)
+    store, base, ids = _prepared(n, gen, path, threshold)
     store.rebuild(ORG, ids, base)
     # A first batch of segments and tombstones, so the compaction has work to fold.
     for i in range(200):
@@ -239,11 +243,8 @@ def measure_compaction(n: int, gen: ClusteredGenerator, workdir: Path,
                        threshold: int) -> dict[str, Any]:
     """Compaction of N vectors on every core, as an idle worker would run it."""
     print(f"\n== N={n:,}: compaction alone", flush=True)
-    base = gen.sample(n, seed=1000 + n)
-    ids = np.arange(1, n + 1, dtype=np.int64) * 3
     path = workdir / f"c{n}"
-    store = _store(path, threshold)
-    _faiss(os.cpu_count() or 1)
+    store, base, ids = _prepared(n, gen, path, threshold)
     half = n // 2
     store.rebuild(ORG, ids[:half], base[:half])
     for start in range(half, n, 100_000):  # the rest arrives as segments

@@ -323,18 +323,20 @@ def main(paragraphs: int = 2000, docs: int = 20, pdfs: int = 50,
         timer.restore()
         shutil.rmtree(tmp, ignore_errors=True)
 
-    report.table(f"Pipeline vs raw encode ({embedder.name}; model load {load_s:.1f} s, "
-                 f"excluded; batch 64 both sides)",
-                 ["corpus", "files", "pages", "chunks", "words/chunk", "pipeline s",
-                  "pipeline chunks/s", "raw encode chunks/s", "ratio", "PDF pages/s"], rows)
-    report.table("Where the pipeline's time goes", ["corpus", "extract", "chunk", "enrich",
-                                                     "embed", "index + rows",
-                                                     "other (upload, sniff, jobs, commits)"],
-                 stage_rows)
+    if rows:
+        report.table(f"Pipeline vs raw encode ({embedder.name}; model load {load_s:.1f} s, "
+                     f"excluded; batch 64 both sides)",
+                     ["corpus", "files", "pages", "chunks", "words/chunk", "pipeline s",
+                      "pipeline chunks/s", "raw encode chunks/s", "ratio", "PDF pages/s"], rows)
+        report.table("Where the pipeline's time goes", ["corpus", "extract", "chunk", "enrich",
+                                                         "embed", "index + rows",
+                                                         "other (upload, sniff, jobs, commits)"],
+                     stage_rows)
     if "pdf" in figures:
         report.note(f"PDF text extraction alone (pdfplumber): "
                     f"{figures['pdf']['extract_pages_per_s']} pages/s.")
-    report.note("target: text pipeline >= 0.85 of raw encode chunks/s.")
+    if rows:
+        report.note("target: text pipeline >= 0.85 of raw encode chunks/s.")
     if bulk_rows:
         report.table("One-paragraph sources through the API's bulk forms, ready, vs raw "
                      "encode of the same chunks (issue 12 target: ratio >= 0.7)",

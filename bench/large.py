@@ -14,7 +14,6 @@ inside the timeout; the source ends `ready`.
 from __future__ import annotations
 
 import argparse
-import io
 import random
 import shutil
 import sys
@@ -37,26 +36,11 @@ def big_text(mib: float, seed: int = 3) -> bytes:
     return "".join(parts).encode()
 
 
-def big_pdf(pages: int, seed: int = 5) -> bytes:
-    from reportlab.lib.pagesizes import A4
-    from reportlab.pdfgen import canvas
+def big_pdf(pages: int) -> bytes:
+    from bench.ingest import pdf_documents
 
-    rng = random.Random(seed)
-    buffer = io.BytesIO()
-    pdf = canvas.Canvas(buffer, pagesize=A4)
-    for _ in range(pages):
-        words = " ".join(corpus.paragraph(rng) for _ in range(5)).split()
-        y, line = 800, []
-        for word in words:
-            line.append(word)
-            if len(" ".join(line)) > 85:
-                pdf.drawString(56, y, " ".join(line))
-                line, y = [], y - 15
-                if y < 60:
-                    break
-        pdf.showPage()
-    pdf.save()
-    return buffer.getvalue()
+    files, _total = pdf_documents(1, (pages, pages))
+    return files[0]
 
 
 def measure(app: Any, org: Any, name: str, data: bytes) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from services.knowledge.url_guard import GuardedFetcher
 from services.knowledge.embedder import canonical_name, get_embedder
 from services.knowledge.language import detect
 from services.knowledge.retrieval import forget_languages
+from services.knowledge.vector_index import VectorIndexStore
 from services.knowledge.vectors import (compact_when_due, default_model, embedder_dim,
                                         store_for, stores_holding)
 from services.knowledge.webpage import extract_main_text
@@ -221,21 +222,13 @@ def _index_piece(org: Organization, source_id: str, part: list[list[Any]], langu
              "vector_id": int(vid), "embedding_model": model, "embedding_dim": store.dim,
              "language": language, "created_at": now}
             for (text, pos, prov, tokens), vid in zip(part, ids, strict=True)]
-    try:
+    def write() -> None:
         db.session.execute(insert(KnowledgeChunk), rows)
         lexical.index_chunks(rows)
-        serving = _serving_model(org.id)
-        if serving != model:
-            raise _ModelSwitched(serving)
-        db.session.commit()
-    except _ModelSwitched as switched:
-        db.session.rollback()
-        store.remove(org.id, ids)
-        return _index_piece(org, source_id, part, language, switched.model)
-    except Exception:
-        db.session.rollback()
-        store.remove(org.id, ids)
-        raise
+
+    switched = _commit_beside(org.id, store, ids, model, write)
+    if switched is not None:
+        return _index_piece(org, source_id, part, language, switched)
     return model
 
 
@@ -434,7 +427,8 @@ def _swap_chunks(org: Organization, prepared: list[Prepared], vectors: np.ndarra
                          "embedding_dim": store.dim, "language": item.language,
                          "created_at": now})
             offset += 1
-    try:  # 2. one transaction swaps the rows
+
+    def write() -> None:  # 2. one transaction swaps the rows
         lexical.remove_sources(org.id, source_ids)
         db.session.execute(delete(KnowledgeChunk).where(
             KnowledgeChunk.org_id == org.id, KnowledgeChunk.source_id.in_(source_ids)))
@@ -461,31 +455,38 @@ def _swap_chunks(org: Organization, prepared: list[Prepared], vectors: np.ndarra
         if gone:
             db.session.execute(delete(KnowledgeChunk).where(
                 KnowledgeChunk.source_id.in_(gone)))
-        serving = _serving_model(org.id)
-        if serving != model:
-            raise _ModelSwitched(serving)
-        db.session.commit()
-    except _ModelSwitched as switched:
-        db.session.rollback()
-        store.remove(org.id, ids)
-        new_vectors = get_embedder(switched.model).encode(
+
+    switched = _commit_beside(org.id, store, ids, model, write)
+    if switched is not None:
+        new_vectors = get_embedder(switched).encode(
             [c.text for item in prepared for c in item.chunks])
-        _swap_chunks(org, prepared, new_vectors, switched.model)
+        _swap_chunks(org, prepared, new_vectors, switched)
         return
-    except Exception:
-        db.session.rollback()
-        store.remove(org.id, ids)
-        raise
     if old_ids:  # 3. old vectors out (of every model's index: a re-embed may hold them)
         for holder in stores_holding(org.id):
             holder.remove(org.id, old_ids)
     compact_when_due(org.id, store)
 
 
-class _ModelSwitched(Exception):
-    def __init__(self, model: str) -> None:
-        super().__init__(model)
-        self.model = model
+def _commit_beside(org_id: str, store: VectorIndexStore, ids: np.ndarray, model: str,
+                   write: Callable[[], None]) -> str | None:
+    """The rows of vectors `ids` (already in `store`) are written by `write` and committed
+    only if the organization still serves `model`. Returns the model it switched to (a
+    re-embed committed meanwhile: nothing committed, the vectors taken out, the caller
+    re-encodes), None once committed; any error takes the vectors out and is raised."""
+    try:
+        write()
+        serving = _serving_model(org_id)
+        if serving == model:
+            db.session.commit()
+            return None
+    except Exception:
+        db.session.rollback()
+        store.remove(org_id, ids)
+        raise
+    db.session.rollback()
+    store.remove(org_id, ids)
+    return serving
 
 
 def _serving_model(org_id: str) -> str:
