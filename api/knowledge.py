@@ -102,19 +102,26 @@ def delete_file(source_id: str) -> None:
 
 # ------------------------------------------------------------------------------- Q&A
 @bp.post("/qas/")
-@endpoint(summary="Create a Q&A pair, or many with {\"items\": [...]}", tags=TAGS,
-          response={"oneOf": [{"$ref": "#/components/schemas/SourceOut"},
-                              {"$ref": "#/components/schemas/QABulkOut"}]},
-          status=201, also=(202,), body_doc=QACreateRequest, errors=(422,))
+@endpoint(summary="Create a Q&A pair, or many with {\"items\": [...]}; a pair identical to "
+                  "an existing one answers that source (`duplicate: true`)", tags=TAGS,
+          response=(SourceAccepted, QABulkOut), status=201, also=(200, 202),
+          body_doc=QACreateRequest, errors=(422,))
 def create_qa():  # noqa: ANN201 - single or bulk
     data = read_json()
     if isinstance(data, list) or (isinstance(data, dict) and "items" in data):
         bulk = parse_model(QABulkCreate, {"items": data} if isinstance(data, list) else data)
-        sources, job = svc.create_qas(current_org(), [i.model_dump() for i in bulk.items])
-        return QABulkOut(items=[SourceOut.of(s) for s in sources], job_id=job.id), 202
+        return _qa_bulk(svc.create_qas(current_org(), [i.model_dump() for i in bulk.items])), 202
     single = parse_model(QACreate, data)
-    sources, _ = svc.create_qas(current_org(), [single.model_dump()])
-    return SourceOut.of(sources[0]), 201
+    sources, _, existed = svc.create_qas(current_org(), [single.model_dump()])
+    out = SourceAccepted(**SourceOut.of(sources[0]).model_dump(), duplicate=bool(existed))
+    return out, 200 if existed else 201
+
+
+def _qa_bulk(result: tuple) -> QABulkOut:
+    sources, job, existed = result
+    return QABulkOut(items=[SourceAccepted(**SourceOut.of(s).model_dump(),
+                                           duplicate=s.id in existed) for s in sources],
+                     job_id=job.id if job else None)
 
 
 @bp.post("/qas/import")
@@ -125,8 +132,7 @@ def import_qas() -> QABulkOut:
     if upload is None:
         raise ValidationFailed({"file": ["Send the CSV as multipart form field 'file'."]})
     items = svc.parse_qa_csv(upload.read())
-    sources, job = svc.create_qas(current_org(), items)
-    return QABulkOut(items=[SourceOut.of(s) for s in sources], job_id=job.id)
+    return _qa_bulk(svc.create_qas(current_org(), items))
 
 
 @bp.get("/qas/")

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, make_response, render_template, request, 
 
 from console.access import current_org, redirect_with_toast, require_login, requires_write, toast
 from console.knowledge_view import PAGE_SIZE, filter_choice, render_rows
-from errors import AppError, ValidationFailed
+from errors import AppError, Conflict, ValidationFailed
 from extensions import htmx
 from models.knowledge import SOURCE_STATUSES, KnowledgeSource
 from services.knowledge import sources as svc
@@ -77,11 +77,14 @@ def _stored(source: KnowledgeSource) -> dict[str, str]:
 def create() -> Response:
     values = _qa_values(request.form)
     try:
-        svc.create_qas(current_org(), [{"question": values["question"],
-                                        "answer": values["answer"],
-                                        "tags": _tags(values["tags"])}])
+        _, _, existed = svc.create_qas(current_org(), [{"question": values["question"],
+                                                        "answer": values["answer"],
+                                                        "tags": _tags(values["tags"])}])
     except ValidationFailed as exc:
         return _qa_page(values, exc.fields, {}, 422)
+    if existed:
+        return redirect_with_toast(".index", "This question and answer are already in the "
+                                   "bank; nothing was added.")
     return redirect_with_toast(".index", "Q&A pair added; it is being indexed.")
 
 
@@ -93,13 +96,15 @@ def import_csv() -> Response:
         return _qa_page({}, {}, {"file": ["Choose a CSV file to import."]}, 422)
     try:
         items = svc.parse_qa_csv(upload.read())
-        sources, _ = svc.create_qas(current_org(), items)
+        sources, _, existed = svc.create_qas(current_org(), items)
     except ValidationFailed as exc:
         return _qa_page({}, {}, _numbered(exc.fields), 422)
     except AppError as exc:
         return _qa_page({}, {}, {"file": [exc.message]}, 422)
-    return redirect_with_toast(".index", f"Imported {len(sources)} Q&A pair(s) from "
-                               f"{upload.filename}; they are being indexed.")
+    new = len({s.id for s in sources} - existed)
+    skipped = f" ({len(sources) - new} already in the bank)" if new < len(sources) else ""
+    return redirect_with_toast(".index", f"Imported {new} Q&A pair(s) from "
+                               f"{upload.filename}{skipped}; they are being indexed.")
 
 
 def _numbered(fields: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -139,11 +144,15 @@ def update(source_id: str) -> Response:
         source, job = svc.update_qa(org, source.id, {"question": values["question"],
                                                      "answer": values["answer"],
                                                      "tags": _tags(values["tags"])})
-    except ValidationFailed as exc:
+    except (ValidationFailed, Conflict) as exc:  # Conflict: identical to another pair
+        fields = exc.fields if isinstance(exc, ValidationFailed) else {
+            "question": [exc.message]}
+        status = 422 if isinstance(exc, ValidationFailed) else 409
+        source = svc.get_source(org, source_id, kind="qa")
         if not htmx:
-            return _qa_page({}, {}, {}, 422, editing=(source.id, values, exc.fields))
+            return _qa_page({}, {}, {}, status, editing=(source.id, values, fields))
         return make_response(render_template("knowledge/_qa_edit.html", s=source,
-                                             values=values, errors=exc.fields), 422)
+                                             values=values, errors=fields), status)
     message = "Q&A pair saved" + ("; re-indexing it." if job else ".")
     if not htmx:
         return redirect_with_toast(".index", message)

@@ -24,10 +24,11 @@ class KnowledgeSource(OrgScoped, Timestamps, db.Model):
         Index("ix_knowledge_sources_org_created", "org_id", "created_at"),
         Index("ix_knowledge_sources_org_kind_created", "org_id", "kind", "created_at"),
         Index("ix_knowledge_sources_org_sha", "org_id", "content_sha256"),
-        # One file source per content: concurrent identical uploads cannot both insert.
-        # Files only: two URLs may serve the same page, and a Q&A pair may be kept twice.
-        Index("uq_knowledge_sources_org_file_sha", "org_id", "content_sha256", unique=True,
-              sqlite_where=text("kind = 'file'"), postgresql_where=text("kind = 'file'")),
+        # One source per content and kind, for files and Q&A pairs: concurrent identical
+        # uploads or pairs cannot both insert. Not URLs: two addresses may serve one page.
+        Index("uq_knowledge_sources_org_kind_sha", "org_id", "kind", "content_sha256",
+              unique=True, sqlite_where=text("kind IN ('file', 'qa')"),
+              postgresql_where=text("kind IN ('file', 'qa')")),
     )
     not_found_message = "Knowledge source not found."
 

@@ -98,8 +98,9 @@ class QAUpdate(Strict):
 
 
 class QABulkOut(BaseModel):
-    items: list[SourceOut]
-    job_id: str
+    items: list[SourceAccepted]
+    job_id: str | None = Field(None, description="The one job indexing the new pairs (null "
+                                                 "when every pair already existed).")
 
 
 class URLCreate(Strict):

@@ -446,7 +446,7 @@ def _swap_chunks(org: Organization, prepared: list[Prepared], vectors: np.ndarra
             source.enrichment_engine = item.enrichment.engine
             source.chunk_count = len(item.chunks)
             source.embedding_model, source.embedding_dim = model, store.dim
-            if source.kind != "file":  # a file's digest is fixed at upload (unique per org)
+            if source.kind == "url":  # files and Q&A: fixed at creation, unique per org
                 source.content_sha256 = item.extraction.sha256
             source.indexed_at = now
             source.language = item.language

@@ -14,7 +14,7 @@ from flask import current_app
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from errors import AppError, NotFound, Unprocessable, ValidationFailed
+from errors import AppError, Conflict, NotFound, Unprocessable, ValidationFailed
 from extensions import db
 from services.jobs import enqueue
 from models.ids import new_id
@@ -153,8 +153,11 @@ def _clean_qa(item: dict[str, Any], where: str = "") -> dict[str, Any]:
     return {"question": q, "answer": a, "tags": [t.strip() for t in tags]}
 
 
-def create_qas(org: Organization, items: list[dict[str, Any]]) -> tuple[list[KnowledgeSource], Job]:
-    """Create one or many Q&A pairs atomically (all or none) and index them in one job."""
+def create_qas(org: Organization, items: list[dict[str, Any]]
+               ) -> tuple[list[KnowledgeSource], Job | None, set[str]]:
+    """Create one or many Q&A pairs atomically (all or none) and index them in one job.
+    A pair identical to one the organization has (or to an earlier item) is that source,
+    not a new one: returns (sources in item order, the job or None, ids that existed)."""
     if not items:
         raise ValidationFailed({"items": ["Give at least one question and answer."]})
     if len(items) > MAX_QA_BULK:
@@ -168,14 +171,39 @@ def create_qas(org: Organization, items: list[dict[str, Any]]) -> tuple[list[Kno
             errors.update(exc.fields)
     if errors:
         raise ValidationFailed(errors)
-    sources = [_new_source(org, "qa", title=c["question"][:300], question=c["question"],
-                           answer=c["answer"], tags=c["tags"],
-                           content_sha256=storage.sha256_hex(
-                               (c["question"] + "\n" + c["answer"]).encode()))
-               for c in cleaned]
+    for attempt in range(3):
+        try:
+            sources, fresh, existed = _insert_qas(org, cleaned)
+            break
+        except IntegrityError:  # an identical pair committed meanwhile: found next pass
+            db.session.rollback()
+            if attempt == 2:
+                raise
+    return sources, (_queue(org, fresh) if fresh else None), existed
+
+
+def _qa_digest(question: str, answer: str) -> str:
+    return storage.sha256_hex((question + "\n" + answer).encode())
+
+
+def _insert_qas(org: Organization, cleaned: list[dict[str, Any]]
+                ) -> tuple[list[KnowledgeSource], list[KnowledgeSource], set[str]]:
+    digests = [_qa_digest(c["question"], c["answer"]) for c in cleaned]
+    known = {s.content_sha256: s for s in db.session.execute(
+        KnowledgeSource.query_for_org(org).where(
+            KnowledgeSource.kind == "qa", KnowledgeSource.content_sha256.in_(set(digests)))
+    ).scalars()}
+    existed = {s.id for s in known.values()}
+    sources, fresh = [], []
+    for c, digest in zip(cleaned, digests, strict=True):
+        if digest not in known:
+            known[digest] = _new_source(org, "qa", title=c["question"][:300],
+                                        question=c["question"], answer=c["answer"],
+                                        tags=c["tags"], content_sha256=digest)
+            fresh.append(known[digest])
+        sources.append(known[digest])
     db.session.commit()
-    job = _queue(org, sources)
-    return sources, job
+    return sources, fresh, existed
 
 
 def parse_qa_csv(data: bytes) -> list[dict[str, Any]]:
@@ -212,9 +240,13 @@ def update_qa(org: Organization, source_id: str,
     job = None
     if text_changed:
         source.status = "queued"
-        source.content_sha256 = storage.sha256_hex(
-            (cleaned["question"] + "\n" + cleaned["answer"]).encode())
-    db.session.commit()
+        source.content_sha256 = _qa_digest(cleaned["question"], cleaned["answer"])
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict("An identical question and answer already exists in this "
+                       "organization.", code="duplicate_qa") from None
     if text_changed:
         job = _queue(org, [source])
     return source, job

@@ -74,3 +74,60 @@ def test_delete_qa(app, tenant, run_jobs):
     run_jobs()
     assert tenant.delete(f"/api/v1/knowledge/qas/{qa['id']}").status_code == 204
     assert vector_count(app, tenant.org_id) == 0
+
+
+def test_an_identical_pair_is_the_existing_source_not_a_second_one(app, tenant, run_jobs):
+    pair = {"question": "Do you ship to Sardinia?", "answer": "Yes, in four working days."}
+    first = tenant.post("/api/v1/knowledge/qas/", json=pair)
+    assert first.status_code == 201
+    run_jobs()
+    again = tenant.post("/api/v1/knowledge/qas/", json=pair)
+    assert again.status_code == 200
+    assert again.json["id"] == first.json["id"] and again.json["duplicate"] is True
+    other = {"question": "Is gift wrapping free?", "answer": "It costs two euros."}
+    bulk = tenant.post("/api/v1/knowledge/qas/", json={"items": [pair, other, other]})
+    assert bulk.status_code == 202
+    items = bulk.json["items"]
+    assert [i["duplicate"] for i in items] == [True, False, False]
+    assert items[0]["id"] == first.json["id"] and items[1]["id"] == items[2]["id"]
+    run_jobs()
+    assert len(tenant.get("/api/v1/knowledge/qas/").json["items"]) == 2
+    only_old = tenant.post("/api/v1/knowledge/qas/", json={"items": [pair]})
+    assert only_old.status_code == 202 and only_old.json["job_id"] is None
+    assert vector_count(app, tenant.org_id) == 2
+
+
+def test_editing_a_pair_into_a_copy_of_another_is_a_conflict(tenant, run_jobs):
+    a = tenant.post("/api/v1/knowledge/qas/", json={"question": "Q one?", "answer": "A."}).json
+    b = tenant.post("/api/v1/knowledge/qas/", json={"question": "Q two?", "answer": "A."}).json
+    run_jobs()
+    resp = tenant.patch(f"/api/v1/knowledge/qas/{b['id']}", json={"question": "Q one?"})
+    assert resp.status_code == 409 and resp.json["error"]["code"] == "duplicate_qa"
+    assert tenant.get(f"/api/v1/knowledge/qas/{b['id']}").json["question"] == "Q two?"
+    assert a["id"] != b["id"]
+
+
+def test_ten_concurrent_identical_pairs_make_one_source(app, tenant, live_server, run_jobs):
+    import threading
+
+    import httpx
+
+    pair = {"question": "Can I return a kettle?", "answer": "Within thirty days."}
+    barrier = threading.Barrier(10)
+    answers: list[tuple[int, dict]] = []
+
+    def send() -> None:
+        barrier.wait()
+        resp = httpx.post(f"{live_server}/api/v1/knowledge/qas/", headers=tenant.headers,
+                          json=pair, timeout=60)
+        answers.append((resp.status_code, resp.json()))
+
+    threads = [threading.Thread(target=send) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    run_jobs()
+    assert sorted(code for code, _ in answers) == [200] * 9 + [201], answers
+    assert len({body["id"] for _, body in answers}) == 1
+    assert len(tenant.get("/api/v1/knowledge/qas/").json["items"]) == 1

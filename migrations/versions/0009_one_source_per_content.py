@@ -1,5 +1,5 @@
-"""one file source per content: a partial unique index on (org_id, content_sha256) for
-files, so concurrent identical uploads make one source
+"""one source per content and kind: a partial unique index on (org_id, kind,
+content_sha256) for files and Q&A pairs, so concurrent identical uploads make one source
 
 Revision ID: 0009
 Revises: 0008
@@ -21,19 +21,20 @@ depends_on = None
 def upgrade():
     op.execute(sa.text("""
         UPDATE knowledge_sources SET content_sha256 = NULL
-        WHERE kind = 'file' AND content_sha256 IS NOT NULL AND EXISTS (
+        WHERE kind IN ('file', 'qa') AND content_sha256 IS NOT NULL AND EXISTS (
             SELECT 1 FROM knowledge_sources AS older
-            WHERE older.org_id = knowledge_sources.org_id AND older.kind = 'file'
+            WHERE older.org_id = knowledge_sources.org_id
+              AND older.kind = knowledge_sources.kind
               AND older.content_sha256 = knowledge_sources.content_sha256
               AND (older.created_at < knowledge_sources.created_at
                    OR (older.created_at = knowledge_sources.created_at
                        AND older.id < knowledge_sources.id)))
     """))
-    op.create_index('uq_knowledge_sources_org_file_sha', 'knowledge_sources',
-                    ['org_id', 'content_sha256'], unique=True,
-                    sqlite_where=sa.text("kind = 'file'"),
-                    postgresql_where=sa.text("kind = 'file'"))
+    op.create_index('uq_knowledge_sources_org_kind_sha', 'knowledge_sources',
+                    ['org_id', 'kind', 'content_sha256'], unique=True,
+                    sqlite_where=sa.text("kind IN ('file', 'qa')"),
+                    postgresql_where=sa.text("kind IN ('file', 'qa')"))
 
 
 def downgrade():
-    op.drop_index('uq_knowledge_sources_org_file_sha', table_name='knowledge_sources')
+    op.drop_index('uq_knowledge_sources_org_kind_sha', table_name='knowledge_sources')
