@@ -32,3 +32,22 @@ def vector_count(app, org_id: str) -> int:  # noqa: ANN001
         from services.knowledge.vectors import vector_store
 
         return vector_store().count(org_id)
+
+
+def at_once(n: int, call: Any) -> list[Any]:  # noqa: ANN401
+    """Run `call()` on n threads released together (a barrier); returns the results."""
+    import threading
+
+    barrier = threading.Barrier(n)
+    results: list[Any] = []
+
+    def run() -> None:
+        barrier.wait()
+        results.append(call())
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    return results

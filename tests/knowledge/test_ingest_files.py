@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from tests.knowledge.helpers import ingest, search, upload, vector_count
+from tests.knowledge.helpers import at_once, ingest, search, upload, vector_count
 
 PAGES = [
     "Returns policy\nCustomers may return unused items within 30 days of delivery.\n"
@@ -137,25 +137,16 @@ def test_search_validation(tenant):
 def test_ten_concurrent_identical_uploads_make_one_source(app, tenant, live_server, run_jobs):
     """Over real HTTP, ten requests at once: the database's unique (org, digest) for files
     decides, and every loser answers 200 `duplicate: true` with the winner's source."""
-    import threading
-
     import httpx
 
     data = b"Concurrent uploads of one manual must make exactly one source.\n" * 20
-    barrier = threading.Barrier(10)
-    answers: list[tuple[int, dict]] = []
 
-    def send() -> None:
-        barrier.wait()
+    def send() -> tuple[int, dict]:
         resp = httpx.post(f"{live_server}/api/v1/knowledge/files/", headers=tenant.headers,
                           files={"file": ("manual.txt", data, "text/plain")}, timeout=60)
-        answers.append((resp.status_code, resp.json()))
+        return resp.status_code, resp.json()
 
-    threads = [threading.Thread(target=send) for _ in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(90)
+    answers = at_once(10, send)
     run_jobs()
     assert sorted(code for code, _ in answers) == [200] * 9 + [202], answers
     assert len({body["id"] for _, body in answers}) == 1

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import io
 
-from tests.knowledge.helpers import search, vector_count
+from tests.knowledge.helpers import at_once, search, vector_count
 
 
 def test_single_qa_is_indexed_and_found_by_paraphrase(tenant, run_jobs):
@@ -108,25 +108,16 @@ def test_editing_a_pair_into_a_copy_of_another_is_a_conflict(tenant, run_jobs):
 
 
 def test_ten_concurrent_identical_pairs_make_one_source(app, tenant, live_server, run_jobs):
-    import threading
-
     import httpx
 
     pair = {"question": "Can I return a kettle?", "answer": "Within thirty days."}
-    barrier = threading.Barrier(10)
-    answers: list[tuple[int, dict]] = []
 
-    def send() -> None:
-        barrier.wait()
+    def send() -> tuple[int, dict]:
         resp = httpx.post(f"{live_server}/api/v1/knowledge/qas/", headers=tenant.headers,
                           json=pair, timeout=60)
-        answers.append((resp.status_code, resp.json()))
+        return resp.status_code, resp.json()
 
-    threads = [threading.Thread(target=send) for _ in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(90)
+    answers = at_once(10, send)
     run_jobs()
     assert sorted(code for code, _ in answers) == [200] * 9 + [201], answers
     assert len({body["id"] for _, body in answers}) == 1
