@@ -26,7 +26,7 @@ from models.orgs import ApiKey, Organization
 from models.types import utcnow
 from services.analytics import queries
 from services.analytics.feedback_insights import feedback_insights
-from services.analytics.scope import Scope
+from services.analytics.scope import EARLIEST, LATEST, Scope
 
 bp = require_login(Blueprint("console_analytics", __name__, url_prefix="/console/analytics"))
 DEFAULT_DAYS = 7
@@ -68,6 +68,10 @@ def _parse_filters(args: Any, key_ids: set[str]) -> Filters:
         until = date.fromisoformat(args["until"]) if args.get("until") else default.until
     except ValueError:
         default.error = "Dates must look like 2025-03-10; showing the last 7 days."
+        return default
+    if not all(EARLIEST.date() <= d < LATEST.date() for d in (since, until)):
+        default.error = (f"Pick dates from {EARLIEST.year} to {LATEST.year - 1}; "
+                         "showing the last 7 days.")
         return default
     key = args.get("api_key_id") or None
     interval = args.get("interval") if args.get("interval") in ("hour", "day") else "auto"

@@ -5,9 +5,11 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field,
+                      PlainSerializer)
 
 from models.types import isoformat
+from services.analytics.scope import bounded_utc
 
 T = TypeVar("T")
 
@@ -24,8 +26,8 @@ def _iso_8601_only(value: Any) -> Any:
     return value
 
 
-# Input filters (since/until): ISO 8601 text, never a bare number.
-IsoDateTime = Annotated[datetime, BeforeValidator(_iso_8601_only)]
+# Input filters (since/until): ISO 8601 text, never a bare number; in UTC, within bounds.
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_8601_only), AfterValidator(bounded_utc)]
 
 
 class Strict(BaseModel):

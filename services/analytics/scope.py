@@ -65,11 +65,29 @@ def resolve_org(*, own_org_id: str | None, is_platform: bool,
     return organization_id
 
 
+# Filters outside these bounds are refused: they mean nothing for this product, and
+# arithmetic on them (an offset, a bucket, a day added) overflows Python's datetime.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+OUT_OF_RANGE = f"Use a date-time from {EARLIEST.year} to {LATEST.year - 1}."
+
+
 def as_utc(value: datetime | None) -> datetime | None:
     """Query strings without an offset are read as UTC."""
     if value is None:
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-12:00 is past year 9999 in UTC
+        raise ValueError(OUT_OF_RANGE) from None
+
+
+def bounded_utc(value: datetime) -> datetime:
+    """A filter date-time in UTC, refused (ValueError → 422) outside EARLIEST..LATEST."""
+    value = as_utc(value)
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(OUT_OF_RANGE)
+    return value
 
 
 def check_range(since: datetime | None, until: datetime | None) -> None:

@@ -165,3 +165,10 @@ def test_other_operators_cannot_pick_another_organization(app, corg_traffic):
     assert resp.status_code == 404
     assert viewer.client.get(
         f"/console/analytics/{DAY_QS}&organization_id={corg.org_id}").status_code == 200
+
+
+def test_the_console_filter_bar_refuses_extreme_dates_with_a_message(corg_traffic):
+    corg, _ = corg_traffic
+    resp = corg["owner"].client.get("/console/analytics/?since=0001-01-01&until=9999-12-31")
+    assert resp.status_code == 200
+    assert "Pick dates from 1970 to 2199" in resp.text

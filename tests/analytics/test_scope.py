@@ -61,3 +61,26 @@ def test_analytics_routes_are_in_the_openapi_document(client, traffic):
         names = {p["name"] for p in op["parameters"]}
         assert {"organization_id", "api_key_id", "since", "until"} <= names
         assert op["security"] == [{"ApiKey": []}]
+
+
+EXTREMES = ["0001-01-01T00:00:00", "9999-12-31T23:59:59.999999-12:00", "9999-12-31",
+            "1969-12-31T23:59:59Z", "2200-01-01T00:00:00Z"]
+
+
+@pytest.mark.parametrize("value", EXTREMES)
+@pytest.mark.parametrize("path", ["/analytics/endpoints/", "/analytics/feedback/",
+                                  "/analytics/logs/", "/analytics/rate-limits/",
+                                  "/analytics/usage/", "/api/v1/conversations/",
+                                  "/api/v1/conversations/export"])
+def test_extreme_dates_are_a_clear_422_never_a_500(traffic, path, value):
+    for name in ("since", "until"):
+        resp = traffic.a.get(path, query_string={name: value})
+        assert resp.status_code == 422, (name, resp.status_code, resp.get_data()[:300])
+        assert resp.json["error"]["code"] == "validation_error"
+        assert "1970 to 2199" in str(resp.json["error"]["details"])
+    edge = traffic.a.get(path, query_string={"since": "1970-01-01T00:00:00Z",
+                                             "until": "2199-12-31T23:59:59Z"})
+    # the bounds themselves are accepted (usage may still ask for a larger interval)
+    assert edge.status_code in (200, 422), edge.json
+    assert "1970 to 2199" not in str(edge.json)
+
