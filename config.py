@@ -128,7 +128,7 @@ class Config:
         # organization's base is an IVF index; writes go to small segments that compaction
         # folds in once there are INDEX_MAX_SEGMENTS of them or INDEX_MAX_SEGMENT_VECTORS
         # vectors; each process caches at most INDEX_CACHE_MB of loaded indexes (LRU).
-        self.HNSW_THRESHOLD = _int("ANN_THRESHOLD", _int("HNSW_THRESHOLD", 200_000))
+        self.ANN_THRESHOLD = _int("ANN_THRESHOLD", _int("HNSW_THRESHOLD", 200_000))
         self.INDEX_MAX_SEGMENTS = max(2, _int("INDEX_MAX_SEGMENTS", 16))
         self.INDEX_MAX_SEGMENT_VECTORS = max(100, _int("INDEX_MAX_SEGMENT_VECTORS", 20_000))
         self.INDEX_CACHE_MB = max(16, _int("INDEX_CACHE_MB", 1024))

@@ -67,7 +67,7 @@ def upload_file():  # noqa: ANN201 - one file, or many in one batched job
         raise ValidationFailed({"title": [NUL_MESSAGE]})
     source, _, duplicate = svc.create_file(current_org(), upload.read(),
                                            filename=upload.filename, title=title)
-    out = SourceAccepted(**SourceOut.of(source).model_dump(), duplicate=duplicate)
+    out = SourceAccepted.of(source, duplicate=duplicate)
     return out, 200 if duplicate else 202
 
 
@@ -78,7 +78,7 @@ def _upload_many(uploads: list) -> tuple[FileBulkOut, int]:
         raise ValidationFailed({"file": [f"At most {svc.MAX_FILES_BULK} files per request."]})
     stored, job = svc.create_files(current_org(), [(u.read(), u.filename, None)
                                                    for u in uploads])
-    items = [SourceAccepted(**SourceOut.of(s).model_dump(), duplicate=d) for s, d in stored]
+    items = [SourceAccepted.of(s, duplicate=d) for s, d in stored]
     return FileBulkOut(items=items, job_id=job.id if job else None), 202
 
 
@@ -113,14 +113,13 @@ def create_qa():  # noqa: ANN201 - single or bulk
         return _qa_bulk(svc.create_qas(current_org(), [i.model_dump() for i in bulk.items])), 202
     single = parse_model(QACreate, data)
     sources, _, existed = svc.create_qas(current_org(), [single.model_dump()])
-    out = SourceAccepted(**SourceOut.of(sources[0]).model_dump(), duplicate=bool(existed))
+    out = SourceAccepted.of(sources[0], duplicate=bool(existed))
     return out, 200 if existed else 201
 
 
 def _qa_bulk(result: tuple) -> QABulkOut:
     sources, job, existed = result
-    return QABulkOut(items=[SourceAccepted(**SourceOut.of(s).model_dump(),
-                                           duplicate=s.id in existed) for s in sources],
+    return QABulkOut(items=[SourceAccepted.of(s, duplicate=s.id in existed) for s in sources],
                      job_id=job.id if job else None)
 
 

@@ -54,7 +54,7 @@ def _store(path: Path, threshold: int):  # noqa: ANN202
     from services.knowledge.vector_index import VectorIndexStore
 
     # max_ops high: this benchmark decides when compaction runs.
-    return VectorIndexStore(path, dim=DIM, hnsw_threshold=threshold, max_ops=10**6,
+    return VectorIndexStore(path, dim=DIM, ann_threshold=threshold, max_ops=10**6,
                             max_segment_vectors=10**9)
 
 
@@ -263,7 +263,7 @@ def main(sizes: list[int] | None = None, queries: int = 300, threshold: int | No
     from config import Config
 
     sizes = sizes or [10_000, 1_000_000]
-    threshold = threshold if threshold is not None else Config().HNSW_THRESHOLD
+    threshold = threshold if threshold is not None else Config().ANN_THRESHOLD
     timeout = Config().JOB_TIMEOUT_SECONDS
     report = Report("bench.index", argv or ["python", "-m", "bench.index"])
     gen = ClusteredGenerator(seed=0)

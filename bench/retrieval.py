@@ -5,7 +5,7 @@
 
 For each size N: clustered synthetic 384-d unit vectors (bench/vectors.py, calibrated to
 real MiniLM embeddings: the run prints both local intrinsic dimensions), built through
-`VectorIndexStore.rebuild` (an exact base, or IVF above `hnsw_threshold` (ANN_THRESHOLD), exactly
+`VectorIndexStore.rebuild` (an exact base, or IVF above `ann_threshold` (ANN_THRESHOLD), exactly
 as the app does) and searched one query at a time on one thread through
 `VectorIndexStore.search` — unfiltered (scope `all`) and with an allow-list (scope
 `linked`), as services.knowledge.retrieval uses it — against raw `IndexFlatIP` exact
@@ -86,7 +86,7 @@ def filtered_truth(base: np.ndarray, ids: np.ndarray, allowed_rows: np.ndarray,
     return exact_topk(np.ascontiguousarray(sub), queries, k, ids[allowed_rows])
 
 
-def measure_size(n: int, nq: int, hnsw_threshold: int, gen: ClusteredGenerator,
+def measure_size(n: int, nq: int, ann_threshold: int, gen: ClusteredGenerator,
                  workdir: Path, probe_sweep: list[int]) -> dict[str, Any]:
     from services.knowledge import vector_index as vi
 
@@ -103,7 +103,7 @@ def measure_size(n: int, nq: int, hnsw_threshold: int, gen: ClusteredGenerator,
     store_dir = workdir / f"idx_{n}"
     rss0 = rss_mb()
     _faiss(os.cpu_count() or 1)  # build on every core, as a job worker would
-    writer = vi.VectorIndexStore(store_dir, dim=base.shape[1], hnsw_threshold=hnsw_threshold)
+    writer = vi.VectorIndexStore(store_dir, dim=base.shape[1], ann_threshold=ann_threshold)
     t = time.perf_counter()
     writer.rebuild("bench", ids, base)
     build_s = time.perf_counter() - t
@@ -116,7 +116,7 @@ def measure_size(n: int, nq: int, hnsw_threshold: int, gen: ClusteredGenerator,
     sidecar_mb = sum(p.stat().st_size for p in org_dir.glob("*.npy")) / 2**20
 
     # A fresh store = a web worker that has never searched: first search loads from disk.
-    reader = vi.VectorIndexStore(store_dir, dim=base.shape[1], hnsw_threshold=hnsw_threshold)
+    reader = vi.VectorIndexStore(store_dir, dim=base.shape[1], ann_threshold=ann_threshold)
     _faiss(1)
     rss1 = rss_mb()
     t = time.perf_counter()
@@ -191,7 +191,7 @@ def real_subset(n: int, nq: int, gen: ClusteredGenerator) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-real-") as tmp:
         for kind, threshold in (("Flat", n + 1), ("IVF", 0)):
             store = vi.VectorIndexStore(Path(tmp) / kind, dim=base.shape[1],
-                                        hnsw_threshold=threshold)
+                                        ann_threshold=threshold)
             _faiss(os.cpu_count() or 1)
             store.rebuild("real", ids, base)
             s, f = time_store(store, "real", queries, K)
@@ -210,7 +210,7 @@ def real_subset(n: int, nq: int, gen: ClusteredGenerator) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-syn-") as tmp:
         sq = gen.sample(nq, seed=7)
         struth = exact_topk(syn_base, sq, K, ids)
-        store = vi.VectorIndexStore(Path(tmp), dim=syn_base.shape[1], hnsw_threshold=0)
+        store = vi.VectorIndexStore(Path(tmp), dim=syn_base.shape[1], ann_threshold=0)
         _faiss(os.cpu_count() or 1)
         store.rebuild("syn", ids, syn_base)
         s, f = time_store(store, "syn", sq, K)
@@ -300,14 +300,14 @@ def db_part(chunks: int, nq: int, vectors: np.ndarray, texts: list[str],
 
 
 def main(sizes: list[int] | None = None, queries: int = 200, real_n: int = 10_000,
-         db_chunks: int = 5_000, hnsw_threshold: int | None = None,
+         db_chunks: int = 5_000, ann_threshold: int | None = None,
          probe_sweep: list[int] | None = None, results: str | None = None,
          argv: list[str] | None = None) -> dict[str, Any]:
     from config import Config
 
     sizes = sizes or [100_000, 1_000_000]
     probe_sweep = probe_sweep if probe_sweep is not None else [16, 64, 128]
-    threshold = hnsw_threshold if hnsw_threshold is not None else Config().HNSW_THRESHOLD
+    threshold = ann_threshold if ann_threshold is not None else Config().ANN_THRESHOLD
     report = Report("bench.retrieval", argv or ["python", "-m", "bench.retrieval"])
     gen = ClusteredGenerator()
     figures: dict[str, Any] = {"sizes": {}}
@@ -390,13 +390,13 @@ def cli(argv: list[str] | None = None) -> None:
     p.add_argument("--real", type=int, default=10_000, help="real MiniLM subset size")
     p.add_argument("--db-chunks", type=int, default=5_000,
                    help="chunks for the end-to-end retrieval.search part (0 = skip)")
-    p.add_argument("--hnsw-threshold", type=int, default=None,
-                   help="default: the app's HNSW_THRESHOLD")
+    p.add_argument("--ann-threshold", type=int, default=None,
+                   help="default: the app's ANN_THRESHOLD")
     p.add_argument("--probe-sweep", default="16,64,128")
     p.add_argument("--results", default=None, help="RESULTS.md path")
     a = p.parse_args(argv)
     main([int(s) for s in a.sizes.split(",") if s], a.queries, a.real, a.db_chunks,
-         a.hnsw_threshold, [int(x) for x in a.probe_sweep.split(",") if x], a.results,
+         a.ann_threshold, [int(x) for x in a.probe_sweep.split(",") if x], a.results,
          argv=["python", "-m", "bench.retrieval", *(argv if argv is not None else sys.argv[1:])])
 
 

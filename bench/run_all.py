@@ -1,7 +1,7 @@
 """Every benchmark at its documented size, one after another, each in its own process
 (so each gets a fresh interpreter and its own environment), appending to RESULTS.md.
 
-    python -m bench.run_all                         # ~20-30 min on 2 cores (1M HNSW build)
+    python -m bench.run_all                         # ~20-30 min on 2 cores (1M IVF build)
     python -m bench.run_all --quick                 # smaller sizes, a few minutes
     python -m bench.run_all --only api,limiter
 

@@ -5,6 +5,7 @@ import json
 import sys
 
 import click
+from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 from errors import AppError
@@ -32,11 +33,9 @@ def jobs_sweep() -> None:
 @click.option("--no-scheduler", is_flag=True, help="Do not run the RQ scheduler here.")
 def jobs_worker(burst: bool, no_scheduler: bool) -> None:
     """An RQ worker over every queue shard, served round-robin, jobs run in-process."""
-    from flask import current_app
+    from jobs.fair import FairWorker  # here: only a worker pays for importing RQ
 
-    from jobs.fair import FairWorker
-
-    app = current_app._get_current_object()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     worker = FairWorker(get_queues(app), connection=get_redis(app))
     worker.work(burst=burst, with_scheduler=not no_scheduler)
 

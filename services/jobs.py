@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -45,7 +46,7 @@ class TransientJobError(Exception):
 def enqueue(org_id: str, kind: str, *, target_id: str | None = None,
             params: dict[str, Any] | None = None, dedupe: bool = True) -> Job:
     """Create (or reuse a pending) job for this target and dispatch it after the commit."""
-    sweep(org_id)  # cheap (indexed): stale work never blocks new work
+    _fail_stale(current_app.config, org_id)  # indexed: stale work never blocks new work
     if dedupe and target_id:
         pending = db.session.execute(
             select(Job).where(Job.org_id == org_id, Job.kind == kind,
@@ -178,8 +179,6 @@ def get_queues(app: Flask) -> list:
 
 def wait_for_idle(app: Flask, timeout: float = 120.0) -> None:
     """Block until in-process jobs are done (embedded mode; used by tests and the CLI)."""
-    import time
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with _pending_lock:
@@ -194,9 +193,14 @@ def sweep(org_id: str | None = None) -> dict[str, list[str]]:
     """Fail running jobs that stopped heart-beating or ran past the job timeout, and
     re-dispatch queued jobs whose dispatch was lost. Returns the ids touched."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    return {"failed": _fail_stale(app.config, org_id),
+            "redispatched": _redispatch_lost(app, org_id)}
+
+
+def _fail_stale(config: Any, org_id: str | None) -> list[str]:
     now = utcnow()
-    cutoff = now - timedelta(seconds=app.config["JOB_STALE_SECONDS"])
-    too_old = now - timedelta(seconds=app.config["JOB_TIMEOUT_SECONDS"] + 60)
+    cutoff = now - timedelta(seconds=config["JOB_STALE_SECONDS"])
+    too_old = now - timedelta(seconds=config["JOB_TIMEOUT_SECONDS"] + 60)
     stmt = select(Job).where(Job.status == "running", or_(
         Job.heartbeat_at < cutoff, Job.heartbeat_at.is_(None), Job.started_at < too_old))
     if org_id:
@@ -205,30 +209,32 @@ def sweep(org_id: str | None = None) -> dict[str, list[str]]:
     for job in db.session.execute(stmt).scalars():
         timed_out = job.started_at is not None and job.started_at < too_old
         job.status, job.finished_at = "failed", now
-        job.error = (TIMEOUT_MESSAGE.format(seconds=app.config["JOB_TIMEOUT_SECONDS"])
+        job.error = (TIMEOUT_MESSAGE.format(seconds=config["JOB_TIMEOUT_SECONDS"])
                      if timed_out else STALE_MESSAGE)
         failed.append(job.id)
         _fail_sources(job)
     if failed:
         db.session.commit()
-    redispatched = []
-    if app.config["JOBS_MODE"] != "sync":
-        grace = now - timedelta(seconds=REDISPATCH_GRACE_SECONDS)
-        stmt = select(Job.id, Job.org_id).where(Job.status == "queued", Job.created_at < grace)
-        if org_id:
-            stmt = stmt.where(Job.org_id == org_id)
-        for job_id, job_org in db.session.execute(stmt.limit(500)).all():
-            if not _is_dispatched(app, job_id) and dispatch(job_id, job_org):
-                redispatched.append(job_id)
-    return {"failed": failed, "redispatched": redispatched}
+    return failed
+
+
+def _redispatch_lost(app: Flask, org_id: str | None) -> list[str]:
+    """Queued rows older than the grace period whose queue entry is gone (one Redis read
+    each): the periodic sweep's work, never the request's."""
+    if app.config["JOBS_MODE"] == "sync":
+        return []
+    grace = utcnow() - timedelta(seconds=REDISPATCH_GRACE_SECONDS)
+    stmt = select(Job.id, Job.org_id).where(Job.status == "queued", Job.created_at < grace)
+    if org_id:
+        stmt = stmt.where(Job.org_id == org_id)
+    return [job_id for job_id, job_org in db.session.execute(stmt.limit(500)).all()
+            if not _is_dispatched(app, job_id) and dispatch(job_id, job_org)]
 
 
 def maybe_sweep() -> None:
     """Run `sweep` at most once per JOB_SWEEP_INTERVAL_SECONDS in this process (called
     before requests). The first call of an embedded process resumes every queued job: a
     new process has dispatched nothing, so whatever is queued was left by the last one."""
-    import time
-
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     state = app.extensions.setdefault("companin_job_sweep", {"at": None})
     now = time.monotonic()
@@ -242,11 +248,6 @@ def maybe_sweep() -> None:
                 select(Job.id, Job.org_id).where(Job.status == "queued")).all():
             dispatch(job_id, job_org)
     sweep()
-
-
-def sweep_stale_jobs(org_id: str | None = None) -> list[str]:
-    """The ids of running jobs `sweep` failed (the CLI's and older callers' view)."""
-    return sweep(org_id)["failed"]
 
 
 def _fail_sources(job: Job) -> None:

@@ -1,7 +1,7 @@
 """Knowledge request and response shapes (SPEC §4)."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, RootModel, field_validator
 
@@ -39,8 +39,8 @@ class SourceOut(BaseModel):
     tags: list[str] = Field(default_factory=list)
 
     @classmethod
-    def of(cls, s) -> "SourceOut":  # noqa: ANN001 - ORM row
-        return cls(
+    def of(cls, s, **extra: Any) -> "SourceOut":  # noqa: ANN001 - ORM row
+        return cls(**extra,
             id=s.id, kind=s.kind, title=s.title, status=s.status, error=s.error,
             summary=s.summary or "", keywords=list(s.keywords or []),
             chunk_count=s.chunk_count, embedding_model=s.embedding_model,
@@ -57,10 +57,14 @@ class SourceAccepted(SourceOut):
                                                "the existing source and nothing was queued.")
 
 
-class FileBulkOut(BaseModel):
+class BulkAccepted(BaseModel):
     items: list[SourceAccepted]
-    job_id: str | None = Field(None, description="The one job processing the new files "
-                                                 "(null when every file was a duplicate).")
+    job_id: str | None = Field(None, description="The one job processing the new sources "
+                                                 "(null when every one already existed).")
+
+
+class FileBulkOut(BulkAccepted):
+    """Several files uploaded in one request."""
 
 
 class SourcePage(BaseModel):
@@ -97,10 +101,8 @@ class QAUpdate(Strict):
     tags: list[str] | None = Field(None, max_length=20, json_schema_extra=TAG_ITEMS)
 
 
-class QABulkOut(BaseModel):
-    items: list[SourceAccepted]
-    job_id: str | None = Field(None, description="The one job indexing the new pairs (null "
-                                                 "when every pair already existed).")
+class QABulkOut(BulkAccepted):
+    """Several Q&A pairs created (or CSV-imported) in one request."""
 
 
 class URLCreate(Strict):
@@ -116,7 +118,6 @@ class URLCreate(Strict):
         return v
 
 
-
 class URLBulkOut(BaseModel):
     items: list[SourceOut]
     job_id: str
@@ -128,6 +129,7 @@ class URLBulkCreate(Strict):
 
 class URLCreateRequest(RootModel[URLCreate | URLBulkCreate]):
     """The body of POST /urls/ as documented: one page, or `{"items": [...]}` (≤ 100)."""
+
 
 class ReembedRequest(Strict):
     source_ids: list[str] | None = Field(None, max_length=10000)

@@ -38,7 +38,7 @@ from services.knowledge.language import detect
 from services.knowledge.retrieval import forget_languages
 from services.knowledge.vector_index import VectorIndexStore
 from services.knowledge.vectors import (compact_when_due, default_model, embedder_dim,
-                                        store_for, stores_holding)
+                                        remove_everywhere, store_for)
 from services.knowledge.webpage import extract_main_text
 
 log = logging.getLogger("companin.knowledge")
@@ -66,8 +66,7 @@ def process_sources(job: Job, progress: Callable[[int], None]) -> None:
     refresh = bool(job.params.get("refresh"))
     org = db.session.get(Organization, job.org_id)
     if job.params.get("piece"):  # the next piece of a large source
-        _guard_pieces(org, ids[0], job.params["piece"]["staging"],
-                      lambda: _run_pieces(org, job, ids[0], job.params["piece"], progress))
+        _run_pieces(org, job, ids[0], job.params["piece"], progress)
         return
     failures: list[str] = []
     large: list[Prepared] = []
@@ -110,8 +109,7 @@ def process_sources(job: Job, progress: Callable[[int], None]) -> None:
             except Exception as exc:
                 db.session.rollback()
                 log.exception("indexing a batch of %d sources failed", len(prepared))
-                message = (exc.message if isinstance(exc, AppError) else
-                           f"Indexing failed unexpectedly ({type(exc).__name__}).")
+                message = _indexing_failure(exc)
                 for item in prepared:
                     _mark_failed(org, item.source_id, message)
                 if len(ids) == 1:
@@ -124,11 +122,15 @@ def process_sources(job: Job, progress: Callable[[int], None]) -> None:
         except Exception as exc:
             if len(ids) == 1:
                 raise
-            message = exc.message if isinstance(exc, AppError) else type(exc).__name__
-            failures.append(f"{item.source_id}: {message}")
+            failures.append(f"{item.source_id}: {_indexing_failure(exc)}")
     forget_languages(org.id)
     if failures:
         raise Unprocessable("; ".join(failures)[:2000], code="processing_failed")
+
+
+def _indexing_failure(exc: Exception) -> str:
+    return (exc.message if isinstance(exc, AppError) else
+            f"Indexing failed unexpectedly ({type(exc).__name__}).")
 
 
 # ------------------------------------------------------------------ large sources, in pieces
@@ -159,40 +161,37 @@ def _start_pieces(org: Organization, job: Job, item: Prepared,
     source.details = {**(source.details or {}), **_jsonable(item.extraction.details),
                       "pieces": {"done": 0, "total": len(item.chunks)}}
     db.session.commit()
-    piece = {"staging": key, "next": 0}
-    _guard_pieces(org, source.id, key, lambda: _run_pieces(org, job, source.id, piece,
-                                                           progress))
-
-
-def _guard_pieces(org: Organization, source_id: str, key: str, run: Callable[[], None]) -> None:
-    """A piece that fails fails the source with its reason and takes its partial new
-    chunks out again: the previous chunks keep serving."""
-    try:
-        run()
-    except Exception as exc:
-        db.session.rollback()
-        _abort_pieces(org, source_id, key)
-        message = (exc.message if isinstance(exc, AppError) else
-                   f"Indexing failed unexpectedly ({type(exc).__name__}).")
-        _mark_failed(org, source_id, message)
-        raise
+    _run_pieces(org, job, source.id, {"staging": key, "next": 0}, progress)
 
 
 def _run_pieces(org: Organization, job: Job, source_id: str, piece: dict[str, Any],
                 progress: Callable[[int], None]) -> None:
+    """A piece that fails fails the source with its reason and takes its partial new
+    chunks out again: the previous chunks keep serving."""
+    try:
+        _index_pieces(org, source_id, piece, progress)
+    except Exception as exc:
+        db.session.rollback()
+        _abort_pieces(org, source_id, piece["staging"])
+        _mark_failed(org, source_id, _indexing_failure(exc))
+        raise
+
+
+def _index_pieces(org: Organization, source_id: str, piece: dict[str, Any],
+                  progress: Callable[[int], None]) -> None:
     staged = json.loads(storage.get(piece["staging"]))
     chunks, total = staged["chunks"], len(staged["chunks"])
     model = ensure_org_model(org)
     deadline = time.monotonic() + current_app.config["INGEST_PIECE_SECONDS"]
     done = int(piece["next"])
     while done < total:
-        if db.session.get(KnowledgeSource, source_id) is None:  # deleted meanwhile
+        source = db.session.get(KnowledgeSource, source_id)
+        if source is None:  # deleted meanwhile
             _abort_pieces(org, source_id, piece["staging"])
             return
         part = chunks[done:done + current_app.config["INGEST_PIECE_BATCH"]]
         model = _index_piece(org, source_id, part, staged["language"], model)
         done += len(part)
-        source = db.session.get(KnowledgeSource, source_id)
         source.details = {**(source.details or {}), "pieces": {"done": done, "total": total}}
         db.session.commit()
         progress(int(100 * done / total))
@@ -200,10 +199,8 @@ def _run_pieces(org: Organization, job: Job, source_id: str, piece: dict[str, An
             nxt = enqueue(org.id, INGEST_JOB, target_id=source_id, dedupe=False, params={
                 "source_ids": [source_id], "piece": {"staging": piece["staging"],
                                                      "next": done}})
-            source = db.session.get(KnowledgeSource, source_id)
-            if source is not None:
-                source.last_job_id = nxt.id
-                db.session.commit()
+            source.last_job_id = nxt.id
+            db.session.commit()
             return
     _finish_pieces(org, source_id, staged, piece["staging"], model, total)
 
@@ -217,11 +214,10 @@ def _index_piece(org: Organization, source_id: str, part: list[list[Any]], langu
     store = store_for(model)
     store.add(org.id, ids, vectors)
     now = utcnow()
-    rows = [{"id": new_id("chk"), "org_id": org.id, "source_id": source_id, "position": pos,
-             "text": text, "provenance": prov, "token_count": tokens,
-             "vector_id": int(vid), "embedding_model": model, "embedding_dim": store.dim,
-             "language": language, "created_at": now}
+    rows = [_chunk_row(org.id, source_id, Chunk(text, pos, prov, tokens), int(vid), model,
+                       store.dim, language, now)
             for (text, pos, prov, tokens), vid in zip(part, ids, strict=True)]
+
     def write() -> None:
         db.session.execute(insert(KnowledgeChunk), rows)
         lexical.index_chunks(rows)
@@ -234,11 +230,7 @@ def _index_piece(org: Organization, source_id: str, part: list[list[Any]], langu
 
 def _finish_pieces(org: Organization, source_id: str, staged: dict[str, Any], key: str,
                    model: str, total: int) -> None:
-    old_chunks, old_vectors = staged["old_chunks"], staged["old_vectors"]
-    for start in range(0, len(old_chunks), 500):
-        part = old_chunks[start:start + 500]
-        lexical.remove_chunks(part)
-        db.session.execute(delete(KnowledgeChunk).where(KnowledgeChunk.id.in_(part)))
+    _delete_chunk_rows(staged["old_chunks"])
     source = db.session.get(KnowledgeSource, source_id)
     store = store_for(model)
     source.status, source.error, source.chunk_count = "ready", None, total
@@ -246,9 +238,7 @@ def _finish_pieces(org: Organization, source_id: str, staged: dict[str, Any], ke
     source.indexed_at = utcnow()
     source.details = {k: v for k, v in (source.details or {}).items() if k != "pieces"}
     db.session.commit()
-    if old_vectors:
-        for holder in stores_holding(org.id):
-            holder.remove(org.id, old_vectors)
+    remove_everywhere(org.id, staged["old_vectors"])
     compact_when_due(org.id, store)
     storage.delete(key)
 
@@ -265,15 +255,17 @@ def _abort_pieces(org: Organization, source_id: str, key: str) -> None:
         select(KnowledgeChunk.id, KnowledgeChunk.vector_id).where(
             KnowledgeChunk.org_id == org.id, KnowledgeChunk.source_id == source_id)).all()
         if cid not in keep]
-    for start in range(0, len(added), 500):
-        part = [cid for cid, _ in added[start:start + 500]]
+    _delete_chunk_rows([cid for cid, _ in added])
+    db.session.commit()
+    remove_everywhere(org.id, [int(vid) for _, vid in added])
+    storage.delete(key)
+
+
+def _delete_chunk_rows(chunk_ids: list[str]) -> None:
+    for start in range(0, len(chunk_ids), 500):
+        part = chunk_ids[start:start + 500]
         lexical.remove_chunks(part)
         db.session.execute(delete(KnowledgeChunk).where(KnowledgeChunk.id.in_(part)))
-    db.session.commit()
-    if added:
-        for holder in stores_holding(org.id):
-            holder.remove(org.id, [int(vid) for _, vid in added])
-    storage.delete(key)
 
 
 def _retry_left(job: Job) -> bool:
@@ -417,16 +409,9 @@ def _swap_chunks(org: Organization, prepared: list[Prepared], vectors: np.ndarra
     store = store_for(model)
     store.add(org.id, ids, vectors)  # 1. new vectors in (old still present)
     now = utcnow()
-    rows, offset = [], 0
-    for item in prepared:
-        for chunk in item.chunks:
-            rows.append({"id": new_id("chk"), "org_id": org.id, "source_id": item.source_id,
-                         "position": chunk.position, "text": chunk.text,
-                         "provenance": chunk.provenance, "token_count": chunk.token_count,
-                         "vector_id": int(ids[offset]), "embedding_model": model,
-                         "embedding_dim": store.dim, "language": item.language,
-                         "created_at": now})
-            offset += 1
+    pairs = [(item, chunk) for item in prepared for chunk in item.chunks]
+    rows = [_chunk_row(org.id, item.source_id, chunk, int(vid), model, store.dim,
+                       item.language, now) for (item, chunk), vid in zip(pairs, ids, strict=True)]
 
     def write() -> None:  # 2. one transaction swaps the rows
         lexical.remove_sources(org.id, source_ids)
@@ -462,10 +447,18 @@ def _swap_chunks(org: Organization, prepared: list[Prepared], vectors: np.ndarra
             [c.text for item in prepared for c in item.chunks])
         _swap_chunks(org, prepared, new_vectors, switched)
         return
-    if old_ids:  # 3. old vectors out (of every model's index: a re-embed may hold them)
-        for holder in stores_holding(org.id):
-            holder.remove(org.id, old_ids)
+    remove_everywhere(org.id, old_ids)  # 3. old vectors out (a re-embed may hold them too)
     compact_when_due(org.id, store)
+
+
+def _chunk_row(org_id: str, source_id: str, chunk: Chunk, vector_id: int, model: str,
+               dim: int, language: str, now: Any) -> dict[str, Any]:
+    """One knowledge_chunks row (a bulk insert's dict), the same for batches and pieces."""
+    return {"id": new_id("chk"), "org_id": org_id, "source_id": source_id,
+            "position": chunk.position, "text": chunk.text, "provenance": chunk.provenance,
+            "token_count": chunk.token_count, "vector_id": vector_id,
+            "embedding_model": model, "embedding_dim": dim, "language": language,
+            "created_at": now}
 
 
 def _commit_beside(org_id: str, store: VectorIndexStore, ids: np.ndarray, model: str,

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import current_app
 from sqlalchemy import delete, func, select, update
@@ -27,13 +28,14 @@ from services.knowledge.pipeline import INGEST_JOB
 from services.knowledge.sniff import detect_kind
 from services.knowledge.url_guard import check_url
 from services.knowledge.embedder import canonical_name, known_models
-from services.knowledge.vectors import compact_when_due, stores_holding
+from services.knowledge.vectors import remove_everywhere
 from services.pagination import Page, paginate
 
 REEMBED_JOB = "reembed"
 MAX_QA_BULK = 500
 MAX_FILES_BULK = 100
 MAX_TAGS = 20
+T = TypeVar("T")
 
 
 def _new_source(org: Organization, kind: str, **fields: Any) -> KnowledgeSource:
@@ -91,16 +93,19 @@ def _store_files(org: Organization, uploads: list[tuple[bytes, str | None, str |
             raise ValidationFailed({where: ["The file is empty."]})
         # 415 for anything we cannot read, whatever its name says
         checked.append((data, filename, title, detect_kind(data), storage.sha256_hex(data)))
-    for attempt in range(3):
+    return _insert_unique(lambda: _insert_files(org, checked))
+
+
+def _insert_unique(insert: Callable[[], T]) -> T:
+    """Run an insert of files or Q&A pairs; when a concurrent identical one committed first
+    (unique org + kind + digest), roll back and run it again: the next pass finds that
+    source and answers it as the duplicate."""
+    for _attempt in range(2):
         try:
-            return _insert_files(org, checked)
+            return insert()
         except IntegrityError:
-            # A concurrent identical upload committed first (unique org + digest for
-            # files): the next pass finds its source and answers `duplicate`.
             db.session.rollback()
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    return insert()
 
 
 def _insert_files(org: Organization, checked: list[tuple[bytes, str | None, str | None,
@@ -171,14 +176,7 @@ def create_qas(org: Organization, items: list[dict[str, Any]]
             errors.update(exc.fields)
     if errors:
         raise ValidationFailed(errors)
-    for attempt in range(3):
-        try:
-            sources, fresh, existed = _insert_qas(org, cleaned)
-            break
-        except IntegrityError:  # an identical pair committed meanwhile: found next pass
-            db.session.rollback()
-            if attempt == 2:
-                raise
+    sources, fresh, existed = _insert_unique(lambda: _insert_qas(org, cleaned))
     return sources, (_queue(org, fresh) if fresh else None), existed
 
 
@@ -355,10 +353,7 @@ def delete_source(org: Organization, source_id: str, *, kind: str | None = None)
     db.session.delete(source)
     _drop_from_scopes(org, source.id)
     db.session.commit()
-    if vector_ids:  # tombstones: cheap; compaction reclaims the space later
-        for store in stores_holding(org.id):
-            store.remove(org.id, vector_ids)
-            compact_when_due(org.id, store)
+    remove_everywhere(org.id, vector_ids)  # tombstones: cheap; compaction reclaims later
     if storage_key and not db.session.execute(
             select(func.count()).select_from(KnowledgeSource)
             .where(KnowledgeSource.storage_key == storage_key)).scalar_one():

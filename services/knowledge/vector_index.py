@@ -97,6 +97,7 @@ class _Snapshot:
     n_rows: int = 0  # this snapshot's prefix of `rows`
     segments: list[tuple[str, int, int]] = field(default_factory=list)  # (name, start, stop)
     live: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # per row
+    tombs: dict[str, np.ndarray] = field(default_factory=dict)  # by file name
     dead_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # in base
     count: int = 0
 
@@ -112,7 +113,8 @@ class _Snapshot:
     @property
     def nbytes(self) -> int:
         rows = self.n_rows * (8 + (self.rows.vectors.shape[1] * 4 if self.rows else 0))
-        return int((self.base.nbytes if self.base else 0) + rows + self.live.nbytes)
+        tombs = sum(t.nbytes for t in self.tombs.values())
+        return int((self.base.nbytes if self.base else 0) + rows + self.live.nbytes + tombs)
 
 
 class VectorIndexStore:
@@ -120,8 +122,7 @@ class VectorIndexStore:
         self,
         index_dir: str | os.PathLike[str],
         dim: int = 384,
-        hnsw_threshold: int = 200_000,
-        keep_versions: int = 2,
+        ann_threshold: int = 200_000,
         model: str | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         max_ops: int = 16,
@@ -133,7 +134,7 @@ class VectorIndexStore:
         # two models can never be written into one index.
         self.model = model
         # Above this many vectors the base is an IVF index (approximate, fast to build).
-        self.ann_threshold = hnsw_threshold
+        self.ann_threshold = ann_threshold
         self.cache_bytes = cache_bytes
         self.max_ops = max_ops
         self.max_segment_vectors = max_segment_vectors
@@ -213,15 +214,11 @@ class VectorIndexStore:
     # ------------------------------------------------------------- compaction
     def needs_compaction(self, org_id: int | str) -> bool:
         """True when the log is long or heavy enough that searches pay for it."""
-        manifest = _read_manifest(self._org_dir(org_id))
-        if manifest is None or not manifest["ops"]:
-            return False
-        seg_vectors = sum(n for kind, _, n in manifest["ops"] if kind == "seg")
-        tombs = sum(n for kind, _, n in manifest["ops"] if kind == "tomb")
-        base = (manifest["base"] or {}).get("count", 0)
-        return (len(manifest["ops"]) >= self.max_ops
-                or seg_vectors >= self.max_segment_vectors
-                or tombs >= max(1_000, base // 10))
+        totals = _totals(_read_manifest(self._org_dir(org_id)))
+        return bool(totals["ops"]) and (
+            totals["ops"] >= self.max_ops
+            or totals["segment_vectors"] >= self.max_segment_vectors
+            or totals["tombstones"] >= max(1_000, totals["base_vectors"] // 10))
 
     def compact(self, org_id: int | str) -> bool:
         """Fold the operation log into a new base. Reads and writes go on meanwhile;
@@ -234,27 +231,29 @@ class VectorIndexStore:
                 return False
             work = directory / "compacting"
             shutil.rmtree(work, ignore_errors=True)  # a crashed compaction's leftovers
-            work.mkdir()
-            with self._locked(directory):
-                manifest = self._manifest_locked(directory)
-            if not manifest["ops"]:
+            try:
+                return self._compact_into(directory, work)
+            finally:
                 shutil.rmtree(work, ignore_errors=True)
-                return False
-            snapshot = self._load(directory, manifest, use_cache=False)
-            ids, vectors = _live_arrays(snapshot)
-            tag = self._write_base(work, ids, vectors)
-            with self._locked(directory):
-                current = self._manifest_locked(directory)
-                prefix = manifest["ops"]
-                if current["base"] != manifest["base"] or current["ops"][:len(prefix)] != prefix:
-                    shutil.rmtree(work, ignore_errors=True)  # rebuilt meanwhile: ours is stale
-                    return False
-                _install(work, directory)
-                current["base"] = {"tag": tag, "count": int(len(ids))}
-                current["ops"] = current["ops"][len(prefix):]
-                self._commit(directory, current)
-            shutil.rmtree(work, ignore_errors=True)
-            return True
+
+    def _compact_into(self, directory: Path, work: Path) -> bool:
+        with self._locked(directory):
+            manifest = self._manifest_locked(directory)
+        if not manifest["ops"]:
+            return False
+        work.mkdir()
+        ids, vectors = _live_arrays(self._load(directory, manifest, with_ann=False))
+        tag = self._write_base(work, ids, vectors)
+        with self._locked(directory):
+            current = self._manifest_locked(directory)
+            prefix = manifest["ops"]
+            if current["base"] != manifest["base"] or current["ops"][:len(prefix)] != prefix:
+                return False  # rebuilt meanwhile: ours is stale
+            _install(work, directory)
+            current["base"] = {"tag": tag, "count": int(len(ids))}
+            current["ops"] = current["ops"][len(prefix):]
+            self._commit(directory, current)
+        return True
 
     # ------------------------------------------------------------------ reads
     def search(
@@ -316,15 +315,9 @@ class VectorIndexStore:
 
     def stats(self, org_id: int | str) -> dict[str, Any]:
         """What the org's index is made of (for health pages and the benchmarks)."""
-        manifest = _read_manifest(self._org_dir(org_id)) or {"version": 0, "base": None,
-                                                             "ops": []}
-        ops = manifest["ops"]
-        return {"version": manifest["version"],
-                "base_vectors": (manifest["base"] or {}).get("count", 0),
-                "segments": sum(1 for o in ops if o[0] == "seg"),
-                "segment_vectors": sum(o[2] for o in ops if o[0] == "seg"),
-                "tombstones": sum(o[2] for o in ops if o[0] == "tomb"),
-                "live": self.count(org_id)}
+        totals = _totals(_read_manifest(self._org_dir(org_id)))
+        del totals["ops"]
+        return {**totals, "live": self.count(org_id)}
 
     def cached_bytes(self) -> int:
         with self._cache_lock:
@@ -459,21 +452,22 @@ class VectorIndexStore:
             _, evicted = self._cache.popitem(last=False)
             total -= evicted.nbytes
 
-    def _load(self, directory: Path, manifest: dict[str, Any], use_cache: bool = True,
+    def _load(self, directory: Path, manifest: dict[str, Any], with_ann: bool = True,
               previous: _Snapshot | None = None) -> _Snapshot:
+        """The snapshot of `manifest`, reusing what `previous` already loaded: a new
+        version costs its new files only."""
         base = None
         if manifest["base"] is not None:
             tag = manifest["base"]["tag"]
-            if use_cache and previous is not None and previous.base is not None \
-                    and previous.base.name == tag:
+            if previous is not None and previous.base is not None and previous.base.name == tag:
                 base = previous.base
             else:
-                base = _load_base(directory, tag, use_cache)
+                base = _load_base(directory, tag, with_ann)
         seg_ops = [(pos, name) for pos, (kind, name, _n) in enumerate(manifest["ops"])
                    if kind == "seg"]
         names = [name for _pos, name in seg_ops]
         rows, n_rows, spans = None, 0, []
-        if use_cache and previous is not None and previous.rows is not None and \
+        if previous is not None and previous.rows is not None and \
                 [name for name, _a, _b in previous.segments] == names[:len(previous.segments)]:
             rows, n_rows, spans = previous.rows, previous.n_rows, list(previous.segments)
         if rows is not None and rows.n != n_rows:  # someone appended past us: copy
@@ -495,10 +489,12 @@ class VectorIndexStore:
         op_of_row = np.zeros(n_rows, np.int64)
         for (pos, _name), (_n, a, b) in zip(seg_ops, spans, strict=True):
             op_of_row[a:b] = pos
-        tomb_ids, tomb_pos = [], []
+        known_tombs = previous.tombs if previous is not None else {}
+        tombs, tomb_ids, tomb_pos = {}, [], []
         for pos, (kind, name, _n) in enumerate(manifest["ops"]):
             if kind == "tomb":
-                ids = np.load(directory / name)
+                ids = tombs[name] = (known_tombs[name] if name in known_tombs
+                                     else np.load(directory / name))
                 tomb_ids.append(ids)
                 tomb_pos.append(np.full(len(ids), pos, np.int64))
         seg_ids = rows.ids[:n_rows] if rows is not None else np.zeros(0, np.int64)
@@ -518,7 +514,8 @@ class VectorIndexStore:
             pos = np.clip(np.searchsorted(base.ids, shadow), 0, len(base.ids) - 1)
             dead_rows = pos[base.ids[pos] == shadow].astype(np.int64)
             count += len(base.ids) - len(dead_rows)
-        return _Snapshot(manifest["version"], base, rows, n_rows, spans, live, dead_rows, count)
+        return _Snapshot(manifest["version"], base, rows, n_rows, spans, live, tombs,
+                         dead_rows, count)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -546,12 +543,12 @@ def _tune(index: faiss.Index) -> None:
     ivf.nprobe = min(ivf.nlist, max(32, ivf.nlist // 48))
 
 
-def _load_base(directory: Path, tag: str, use_cache: bool) -> _Base:
+def _load_base(directory: Path, tag: str, with_ann: bool) -> _Base:
     ids = np.load(directory / f"base.{tag}.ids.npy")
     vectors = np.load(directory / f"base.{tag}.vectors.npy", mmap_mode="r")
     ann = None
     path = directory / f"base.{tag}.faiss"
-    if use_cache and path.exists():
+    if with_ann and path.exists():
         ann = faiss.read_index(str(path))
         _tune(ann)
     return _Base(tag, ids, vectors, ann)
@@ -610,6 +607,17 @@ def _best(scores: np.ndarray, ids: np.ndarray, k: int) -> list[tuple[float, int]
     k = min(k, len(scores))
     top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
     return [(float(scores[i]), int(ids[i])) for i in top if np.isfinite(scores[i])]
+
+
+def _totals(manifest: dict[str, Any] | None) -> dict[str, int]:
+    """What a manifest's base and log hold, by kind."""
+    manifest = manifest or {"version": 0, "base": None, "ops": []}
+    ops = manifest["ops"]
+    return {"version": manifest["version"], "ops": len(ops),
+            "base_vectors": (manifest["base"] or {}).get("count", 0),
+            "segments": sum(1 for kind, _, _n in ops if kind == "seg"),
+            "segment_vectors": sum(n for kind, _, n in ops if kind == "seg"),
+            "tombstones": sum(n for kind, _, n in ops if kind == "tomb")}
 
 
 def _live_arrays(snapshot: _Snapshot) -> tuple[np.ndarray, np.ndarray]:

@@ -40,7 +40,7 @@ def store_for(model: str | None = None) -> VectorIndexStore:
         embedder = get_embedder(name)
         store = stores[name] = VectorIndexStore(
             _directory(name), dim=embedder_dim(embedder),
-            hnsw_threshold=app.config["HNSW_THRESHOLD"], model=name,
+            ann_threshold=app.config["ANN_THRESHOLD"], model=name,
             cache_bytes=app.config["INDEX_CACHE_MB"] << 20,
             max_ops=app.config["INDEX_MAX_SEGMENTS"],
             max_segment_vectors=app.config["INDEX_MAX_SEGMENT_VECTORS"])
@@ -53,6 +53,16 @@ def compact_when_due(org_id: str, store: VectorIndexStore) -> None:
     if store.needs_compaction(org_id):
         enqueue(org_id, "compact_index", target_id=store.model or MINILM,
                 params={"model": store.model or MINILM})
+
+
+def remove_everywhere(org_id: str, vector_ids: list[int]) -> None:
+    """Tombstone vectors in every model's index of the org (a re-embed in progress may
+    hold them too), queueing compaction where it is due."""
+    if not vector_ids:
+        return
+    for store in stores_holding(org_id):
+        store.remove(org_id, vector_ids)
+        compact_when_due(org_id, store)
 
 
 def compact(org_id: str, model: str) -> bool:

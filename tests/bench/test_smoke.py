@@ -30,7 +30,7 @@ def test_retrieval_reports_latency_recall_and_the_exact_reference(results):
     from bench import retrieval
 
     figures = retrieval.main(sizes=[3000], queries=10, real_n=400, db_chunks=200,
-                             hnsw_threshold=1000, probe_sweep=[4], results=results)
+                             ann_threshold=1000, probe_sweep=[4], results=results)
     size = figures["sizes"][3000]
     assert size["kind"] == "IVF"  # over the threshold, the store switched index type
     for part in (size["ours"], size["raw"]):

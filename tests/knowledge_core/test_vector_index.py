@@ -127,10 +127,10 @@ def test_concurrent_writers_in_separate_processes_lose_nothing(tmp_path):
 def test_switches_to_ivf_above_threshold_and_filters_stay_exact(tmp_path):
     import faiss
 
-    store = VectorIndexStore(tmp_path, dim=DIM, hnsw_threshold=50)
+    store = VectorIndexStore(tmp_path, dim=DIM, ann_threshold=50)
     vectors = _vectors(120, seed=9)
     store.rebuild(1, np.arange(120), vectors)
-    reader = VectorIndexStore(tmp_path, dim=DIM, hnsw_threshold=50)
+    reader = VectorIndexStore(tmp_path, dim=DIM, ann_threshold=50)
     base = reader._snapshot(1).base
     assert isinstance(base.ann, faiss.IndexIVFFlat)
     assert reader.search(1, vectors[42], k=1)[0][0] == 42
@@ -165,10 +165,10 @@ def test_drop_deletes_the_org(store, tmp_path):
     assert not (tmp_path / "indexes" / "org_1").exists()
 
 
-def test_hnsw_filtered_search_matches_brute_force_with_unsorted_ids(tmp_path):
+def test_approximate_base_filtered_search_matches_brute_force_with_unsorted_ids(tmp_path):
     """Random 62-bit ids in random order, an allow-list with ids that do not exist."""
     rng = np.random.default_rng(3)
-    store = VectorIndexStore(tmp_path, dim=DIM, hnsw_threshold=50)
+    store = VectorIndexStore(tmp_path, dim=DIM, ann_threshold=50)
     ids = rng.integers(1, 2**62, size=300, dtype=np.int64)
     vectors = _vectors(300, seed=11)
     store.add(7, ids[:200], vectors[:200])
@@ -201,7 +201,7 @@ def test_random_writes_deletes_and_compactions_match_brute_force(tmp_path, thres
     (with and without a scope) always equals brute force over the live set, and a
     tombstoned vector is never returned."""
     rng = np.random.default_rng(5)
-    store = VectorIndexStore(tmp_path, dim=DIM, hnsw_threshold=threshold)
+    store = VectorIndexStore(tmp_path, dim=DIM, ann_threshold=threshold)
     live: dict[int, np.ndarray] = {}
     deleted: set[int] = set()
     for step in range(60):
@@ -265,7 +265,7 @@ def test_an_index_in_the_old_single_file_layout_is_converted_on_first_use(tmp_pa
 
 
 def _write_and_delete_in_child(index_dir: str, start: int) -> None:
-    store = VectorIndexStore(index_dir, dim=DIM, hnsw_threshold=60)
+    store = VectorIndexStore(index_dir, dim=DIM, ann_threshold=60)
     for n in range(start, start + 40):
         store.add(8, np.array([n]), _vectors(1, seed=n))
         if n % 4 == 0:
@@ -273,7 +273,7 @@ def _write_and_delete_in_child(index_dir: str, start: int) -> None:
 
 
 def _compact_in_child(index_dir: str) -> None:
-    store = VectorIndexStore(index_dir, dim=DIM, hnsw_threshold=60)
+    store = VectorIndexStore(index_dir, dim=DIM, ann_threshold=60)
     for _ in range(30):
         store.compact(8)
 
@@ -290,7 +290,7 @@ def test_concurrent_writers_with_a_compaction_lose_and_duplicate_nothing(tmp_pat
         assert worker.exitcode == 0
     expected = {n: _vectors(1, seed=n)[0] for s in (1000, 2000) for n in range(s, s + 40)
                 if (n + 1) % 4 != 0 or n + 1 >= s + 40}
-    store = VectorIndexStore(tmp_path, dim=DIM, hnsw_threshold=60)
+    store = VectorIndexStore(tmp_path, dim=DIM, ann_threshold=60)
     assert store.count(8) == len(expected)
     store.compact(8)
     assert store.count(8) == len(expected)
@@ -313,7 +313,7 @@ def _write_forever(index_dir: str, confirmed: str) -> None:
 
 
 def _compact_forever(index_dir: str) -> None:
-    store = VectorIndexStore(index_dir, dim=DIM, hnsw_threshold=500)
+    store = VectorIndexStore(index_dir, dim=DIM, ann_threshold=500)
     while True:
         store.add(9, np.arange(10**6, 10**6 + 3), _vectors(3, seed=77))
         store.compact(9)
@@ -325,7 +325,7 @@ def test_kill_9_during_a_write_or_a_compaction_leaves_a_consistent_index(tmp_pat
     import signal
     import time
 
-    store = VectorIndexStore(tmp_path, dim=DIM, hnsw_threshold=500)
+    store = VectorIndexStore(tmp_path, dim=DIM, ann_threshold=500)
     store.rebuild(9, np.arange(-2000, 0), _vectors(2000, seed=3))
     confirmed = tmp_path / "confirmed.txt"
     context = multiprocessing.get_context("spawn")
@@ -340,7 +340,7 @@ def test_kill_9_during_a_write_or_a_compaction_leaves_a_consistent_index(tmp_pat
     time.sleep(0.137)
     os.kill(child.pid, signal.SIGKILL)
     child.join(10)
-    reader = VectorIndexStore(tmp_path, dim=DIM, hnsw_threshold=500)
+    reader = VectorIndexStore(tmp_path, dim=DIM, ann_threshold=500)
     count = reader.count(9)
     assert count >= 2000
     if target == "write":
