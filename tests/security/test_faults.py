@@ -304,8 +304,9 @@ def test_rq_worker_killed_mid_job_is_swept_and_the_source_keeps_its_last_good_in
         first_job = tenant.get(source_url).json["job_id"]
         job_id = tenant.post(f"{source_url}/refresh").json["job_id"]
         assert job_id != first_job  # the 202 names the refresh job, not the last one
-        _wait(lambda: tenant.get(f"/api/v1/jobs/{job_id}").json["status"] == "running", 90,
-              "the refresh job to start")
+        _wait(lambda: tenant.get(f"/api/v1/jobs/{job_id}").json["status"] == "running"
+              and tenant.get(source_url).json["status"] == "processing", 90,
+              "the refresh job to start fetching")  # the job row turns running a moment first
         os.killpg(worker.pid, signal.SIGKILL)  # the worker and its work horse, mid-fetch
         worker.wait(timeout=10)
         assert tenant.get(f"/api/v1/jobs/{job_id}").json["status"] == "running"
