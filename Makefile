@@ -15,7 +15,7 @@ PORT ?= 5000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test setup system-deps browser-deps bench-deps assets migrate seed lint bench worker clean-venv
+.PHONY: run test setup system-deps browser-deps bench-deps proxy-deps assets migrate seed lint bench worker clean-venv
 
 setup: $(VENV)/.installed assets system-deps
 
@@ -43,6 +43,11 @@ system-deps:
 browser-deps:
 	@command -v chromium >/dev/null || ./scripts/apt-install chromium
 
+# nginx: the buffering reverse proxy of services mode (deploy/nginx-companin.conf); the
+# suite runs gunicorn behind it.
+proxy-deps:
+	@command -v nginx >/dev/null || ./scripts/apt-install nginx
+
 # wrk drives the HTTP benchmarks (bench.api, bench.limiter) and their smoke tests.
 bench-deps:
 	@command -v wrk >/dev/null || ./scripts/apt-install wrk
@@ -55,7 +60,7 @@ seed: migrate
 
 run: seed
 	@echo "Serving Companin on http://$(HOST):$(PORT)  (console: http://$(HOST):$(PORT)/console/)"
-	$(FLASK) run --host $(HOST) --port $(PORT) --with-threads
+	$(FLASK) serve --host $(HOST) --port $(PORT)
 
 # Services mode helpers: gunicorn web workers and RQ workers (need DATABASE_URL, REDIS_URL).
 serve: setup
@@ -66,7 +71,7 @@ worker: setup
 
 # Runs the suite once in the mode the environment selects: embedded by default; services
 # when TEST_DATABASE_URL and TEST_REDIS_URL are set (.ci/run does both).
-test: setup browser-deps bench-deps
+test: setup browser-deps bench-deps proxy-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

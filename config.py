@@ -54,7 +54,23 @@ class Config:
         self.SQLALCHEMY_DATABASE_URI = normalize_database_url(
             os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'companin.db'}"
         )
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # No pre-ping (a round trip on every checkout): a connection killed by a database
+        # restart fails one statement, which invalidates the pool; authentication retries
+        # its first query once on such a connection. Recycling bounds a connection's age.
+        # The embedded server runs EMBEDDED_THREADS request threads plus job threads and
+        # the log writer, each holding at most one connection: the pool covers them all.
+        self.EMBEDDED_THREADS = max(1, _int("EMBEDDED_THREADS", 16))
+        # Proxies in front of the app that set X-Forwarded-For/-Proto (1 behind the nginx
+        # of deploy/nginx-companin.conf). 0 trusts no header: the socket's address counts.
+        self.PROXY_HOPS = max(0, _int("PROXY_HOPS", 0))
+        # Connections the embedded server accepts at once; more wait in the listen backlog.
+        self.EMBEDDED_CONNECTION_LIMIT = max(1, _int("EMBEDDED_CONNECTION_LIMIT", 200))
+        sqlite = self.SQLALCHEMY_DATABASE_URI.startswith("sqlite")
+        self.SQLALCHEMY_ENGINE_OPTIONS = {
+            "pool_recycle": _int("DB_POOL_RECYCLE_SECONDS", 1800),
+            "pool_size": _int("DB_POOL_SIZE", self.EMBEDDED_THREADS + 8 if sqlite else 5),
+            "max_overflow": _int("DB_MAX_OVERFLOW", 10),
+        }
         self.REDIS_URL = os.environ.get("REDIS_URL") or None
         # Jobs: "thread" (embedded: in-process background thread), "sync" (run inline after
         # commit; used by tests), "rq" (services mode). Default follows REDIS_URL.
@@ -86,7 +102,11 @@ class Config:
             self.REDIS_URL or "memory://"
         )
         self.RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "companin")
-        self.RATELIMIT_STRATEGY = "fixed-window"
+        # services.ratelimit: the fixed window in one Redis round trip per request.
+        self.RATELIMIT_STRATEGY = "companin-fixed-window"
+        # Seconds a verified key may be served from a process's cache (services mode); every
+        # request still confirms it against the organization's version in Redis.
+        self.KEY_CACHE_SECONDS = _float("KEY_CACHE_SECONDS", 60.0)
         self.RATELIMIT_HEADERS_ENABLED = True
         # Seconds between last_used_at writes for one key (avoids a write per request).
         self.KEY_LAST_USED_RESOLUTION = _int("KEY_LAST_USED_RESOLUTION", 60)
@@ -95,6 +115,9 @@ class Config:
         # mode batches by default: the per-request INSERT+COMMIT was 30% of a keyed call.
         self.REQUEST_LOG_FLUSH_SECONDS = _float(
             "REQUEST_LOG_FLUSH_SECONDS", 0.5 if self.REDIS_URL else 0.0)
+        # Rows waiting for the database beyond this are dropped (oldest first) and counted
+        # in /healthz: an outage must not exhaust a worker's memory.
+        self.REQUEST_LOG_QUEUE_MAX = _int("REQUEST_LOG_QUEUE_MAX", 10_000)
         self.REQUEST_LOG_RETENTION_DAYS = _int("REQUEST_LOG_RETENTION_DAYS", 90)
         # Analytics ranges longer than this read complete past hours from hourly rollups.
         self.ANALYTICS_ROLLUP_MIN_HOURS = _float("ANALYTICS_ROLLUP_MIN_HOURS", 48.0)

@@ -23,15 +23,22 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     if overrides:
         app.config.update(overrides)
     _configure_logging(app)
+    if app.config["PROXY_HOPS"]:  # client addresses (limits, logs, audit) from the proxy
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     _configure_sqlite()
 
     from extensions import csrf, db, htmx, limiter, login_manager, migrate
 
     import models  # noqa: F401 - registers every model for Alembic
-    from api.auth import authenticate_request
+    from api.auth import authenticate_request, confirm_cached_key
     from api.errors import register_error_handlers
     from api.observability import init_observability
     from api.ratelimit import exempt, org_limit, rate_limited_response
+    from services.key_cache import init_key_cache
+    from services.ratelimit import STRATEGY_NAME  # registers the strategy by its name
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True,
@@ -41,7 +48,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.before_request(authenticate_request)
     app.config["RATELIMIT_APPLICATION"] = org_limit
     app.config["RATELIMIT_APPLICATION_EXEMPT_WHEN"] = exempt
+    app.config.setdefault("RATELIMIT_STRATEGY", STRATEGY_NAME)
     limiter.init_app(app)
+    init_key_cache(app)
+    app.before_request(confirm_cached_key)  # after the limiter's hit, before any view
     csrf.init_app(app)
     htmx.init_app(app)
     login_manager.init_app(app)

@@ -11,7 +11,10 @@ from flask import current_app, g, request
 
 from errors import Unauthorized
 from models.orgs import ApiKey, Organization
-from services.keys import needs_touch, verify_key
+from extensions import db
+from models.types import utcnow
+from services import key_cache
+from services.keys import needs_touch
 
 KEYED_PREFIXES = ("/api/v1/", "/analytics/", "/analytics")
 PUBLIC_PATHS = frozenset({"/api/v1/openapi.json"})
@@ -46,11 +49,42 @@ def authenticate_request() -> None:
     secret = request.headers.get("X-API-Key", "").strip()
     if not secret:
         raise Unauthorized("Send your API key in the X-API-Key header.", code="missing_api_key")
-    found = verify_key(secret)
+    found, cached = key_cache.verify(secret)
     if found is None:
-        raise Unauthorized("The API key is not valid or has been revoked.",
-                           code="invalid_api_key")
-    key, org = found
+        raise _invalid()
+    g.key_cache_check = cached
+    _bind(*found)
+    if g.key_touch:  # a cached entry must not ask for a touch on every request
+        key_cache.note_use(secret, utcnow())
+
+
+def confirm_cached_key() -> None:
+    """Runs after the limiter: a cached key is confirmed by the version its hit returned;
+    a different one (a key or the organization changed) or no hit goes to the database."""
+    pending = g.pop("key_cache_check", None)
+    if pending is None:
+        return
+    digest, entry = pending
+    seen = g.get("key_version_seen")
+    if seen is not None and seen == entry.version:
+        return
+    auth: AuthContext = g.auth
+    for obj in (auth.key, auth.org):
+        if obj is not None:
+            db.session.expunge(obj)
+    found = key_cache.reverify(request.headers.get("X-API-Key", "").strip(), digest, seen)
+    if found is None:
+        g.pop("auth", None)
+        raise _invalid()
+    _bind(*found)
+
+
+def _invalid() -> Unauthorized:
+    return Unauthorized("The API key is not valid or has been revoked.",
+                        code="invalid_api_key")
+
+
+def _bind(key: ApiKey, org: Organization | None) -> None:
     g.auth = AuthContext(key=key, org=org)
     g.key_touch = needs_touch(key, current_app.config["KEY_LAST_USED_RESOLUTION"])
     if org is not None:

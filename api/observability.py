@@ -9,7 +9,8 @@ from flask import Flask, Response, current_app, g, request
 
 from api.auth import is_keyed_path
 from models.types import utcnow
-from services.request_log import RequestLogWriter
+from extensions import db
+from services.request_log import RequestLogWriter, get_writer
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 
@@ -42,15 +43,24 @@ def finish_request(response: Response) -> Response:
         "client_ip": request.remote_addr,
         "created_at": now,
     }
-    touch = (auth.key.id, now) if auth and g.get("key_touch") else None
-    writer: RequestLogWriter = current_app.extensions["companin_request_log"]
-    writer.write(row, touch)
+    g.request_log = (row, (auth.key.id, now) if auth and g.get("key_touch") else None)
     return response
+
+
+def write_request_log(_exc: BaseException | None) -> None:
+    """Written at teardown, once the request's session has given its connection back: a
+    request never holds two pooled connections (the pool ran dry at ~32 clients)."""
+    pending = g.pop("request_log", None)
+    if pending is None:
+        return
+    db.session.remove()
+    get_writer(current_app).write(*pending)
 
 
 def init_observability(app: Flask) -> None:
     app.extensions["companin_request_log"] = RequestLogWriter(
-        app, app.config["REQUEST_LOG_FLUSH_SECONDS"]
+        app, app.config["REQUEST_LOG_FLUSH_SECONDS"], app.config["REQUEST_LOG_QUEUE_MAX"]
     )
     app.before_request(start_request)
     app.after_request(finish_request)
+    app.teardown_request(write_request_log)

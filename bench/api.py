@@ -1,19 +1,22 @@
 """Keyed API throughput: `GET /api/v1/assistants/` through gunicorn in services mode vs a
-bare Flask JSON endpoint served the same way, in the same run.
+bare Flask endpoint that runs the same list query with psycopg, served the same way, in
+the same run (the reference of issue 15).
 
     python -m bench.api                       # 2 sync workers, 3 interleaved rounds of 10 s
     python -m bench.api --workers 4 --seconds 5 --rounds 2 --profile
 
 Set-up: a throwaway PostgreSQL database (`companin_bench_api_*`) migrated with
 `flask --app wsgi db upgrade heads`, REDIS_URL with a `companin-bench-<run>` key prefix,
-one organization (limit raised to 10,000,000/hour for the run) with 5 assistants. Four
+one organization (limit raised to 10,000,000/hour for the run) with 5 assistants. Five
 gunicorn servers run side by side with the same worker settings — the product with its
-defaults (request-log rows written synchronously), the product with batched request logs
-(REQUEST_LOG_FLUSH_SECONDS, default 0.5), the product with the limiter disabled
-(RATELIMIT_ENABLED=False), and bench/bare_app.py — and wrk drives them in interleaved
-rounds, so machine noise hits every variant alike; each figure is the median over rounds.
-A loop against Redis times the limiter's storage calls on their own. `--profile` samples
-one keyed worker with py-spy during an extra wrk run and prints where its time goes.
+services-mode defaults (batched request log), the product writing each log row
+synchronously, the product with the limiter disabled (RATELIMIT_ENABLED=False), and the
+two endpoints of bench/bare_app.py (one SELECT with psycopg: the reference; no store: for
+information) — and wrk drives them in interleaved rounds, so machine noise hits every
+variant alike; each figure is the median over rounds. A loop against Redis times the
+limiter's calls on their own (the stock fixed window's hit + window stats, and the
+product's one-trip hit). `--profile` samples one keyed worker with py-spy during an extra
+wrk run and prints where its time goes, and the worker time added per keyed request.
 
 Worker class: sync (the product's `make serve` default). Each keyed request spends a few
 round trips waiting on PostgreSQL and Redis; sync workers keep the Python work of one
@@ -50,30 +53,45 @@ from bench.common import (
 )
 
 PATH = "/api/v1/assistants/"
+REFERENCE = "reference: bare Flask + one psycopg SELECT (bench/bare_app.py /bare-select/)"
+NO_STORE = "bare Flask, no store (bench/bare_app.py /bare/, for information)"
 
 
 def limiter_loop(prefix: str, n: int) -> dict[str, float]:
-    """µs per limiter storage call against Redis (what Flask-Limiter does per request:
-    one `hit` and one `get_window_stats` for the headers), vs a bare Redis PING."""
+    """µs per limiter call against Redis: the stock fixed window (a hit, then GET + TTL
+    for the headers) and the product's one-trip hit, vs a bare Redis PING."""
+    from flask import Flask
     from limits import parse
     from limits.storage import storage_from_string
     from limits.strategies import FixedWindowRateLimiter
     from redis import Redis
 
+    from services.ratelimit import OneTripFixedWindow
+
     storage = storage_from_string(REDIS_URL, key_prefix=prefix)
-    limiter = FixedWindowRateLimiter(storage)
+    stock = FixedWindowRateLimiter(storage)
+    ours = OneTripFixedWindow(storage)
     item = parse("10000000/hour")
     r = Redis.from_url(REDIS_URL)
     out = {}
-    for label, fn in (("redis PING", r.ping),
-                      ("limiter hit", lambda: limiter.hit(item, "org:bench-loop")),
-                      ("limiter get_window_stats",
-                       lambda: limiter.get_window_stats(item, "org:bench-loop"))):
-        fn()
-        t = time.perf_counter()
-        for _ in range(n):
+    ctx = Flask(__name__).test_request_context()  # the product's hit runs in a request
+    ctx.push()
+    try:
+        for label, fn in (
+                ("redis PING", r.ping),
+                ("stock hit + window stats (3 calls)",
+                 lambda: (stock.hit(item, "org:bench-loop"),
+                          stock.get_window_stats(item, "org:bench-loop"))),
+                ("one-trip hit + window stats (1 call)",
+                 lambda: (ours.hit(item, "org:bench-loop-2"),
+                          ours.get_window_stats(item, "org:bench-loop-2")))):
             fn()
-        out[label] = (time.perf_counter() - t) / n * 1e6
+            t = time.perf_counter()
+            for _ in range(n):
+                fn()
+            out[label] = (time.perf_counter() - t) / n * 1e6
+    finally:
+        ctx.pop()
     r.close()
     return out
 
@@ -94,11 +112,19 @@ CATEGORIES = (("PostgreSQL round trips (psycopg)", "psycopg"),
               ("Flask / Werkzeug", "flask/"), ("Flask / Werkzeug", "werkzeug/"))
 
 
+# What a keyed request adds to the view's own work: authentication (and the key cache),
+# the limiter's check and headers, the request id and the request-log row.
+ADDED_FRAMES = ("authenticate_request ", "confirm_cached_key ", "_check_request_limit ",
+                "__inject_headers ", "start_request ", "finish_request ",
+                "write_request_log ")
+ADDED_ROW = "[added] authentication + limiter + request log (inclusive)"
+
+
 def summarize_profile(raw: str, top: int = 12) -> list[tuple[str, float]]:
     """Where a worker's request time goes, from py-spy's raw (collapsed) stacks: first
     by category (the deepest library on the stack), then the busiest of our functions.
     Shares are of the samples taken while a request was being handled."""
-    total = 0
+    total = added = 0
     cats: collections.Counter[str] = collections.Counter()
     ours: collections.Counter[str] = collections.Counter()
     for line in raw.splitlines():
@@ -108,6 +134,8 @@ def summarize_profile(raw: str, top: int = 12) -> list[tuple[str, float]]:
         n = int(count)
         total += n
         frames = stack.split(";")
+        if any(frame.strip().startswith(ADDED_FRAMES) for frame in frames):
+            added += n
         cat = "other (our code, gunicorn I/O, json)"
         for frame in reversed(frames):
             hit = next((c for c, marker in CATEGORIES if marker in frame), None)
@@ -123,7 +151,8 @@ def summarize_profile(raw: str, top: int = 12) -> list[tuple[str, float]]:
                 ours[f"{m.group(1)} ({_short(m.group(2))})"] += n
     if not total:
         return []
-    rows = [(f"[category] {c}", round(100.0 * n / total, 1)) for c, n in cats.most_common()]
+    rows = [(ADDED_ROW, round(100.0 * added / total, 1))]
+    rows += [(f"[category] {c}", round(100.0 * n / total, 1)) for c, n in cats.most_common()]
     rows += [(f"[ours, inclusive] {f}", round(100.0 * n / total, 1))
              for f, n in ours.most_common(top)]
     return rows
@@ -178,15 +207,16 @@ def main(workers: int = 2, worker_class: str = "sync", threads: int = 1, seconds
                                    "--rate-limit", "10000000"))
         key = org["api_key"]
         variants = [
-            ("keyed, synchronous request-log write (REQUEST_LOG_FLUSH_SECONDS=0)",
-             "wsgi:app", {"REQUEST_LOG_FLUSH_SECONDS": "0"}),
             (f"keyed, services-mode default: batched request log "
              f"(REQUEST_LOG_FLUSH_SECONDS={flush})", "wsgi:app",
              {"REQUEST_LOG_FLUSH_SECONDS": str(flush)}),
+            ("keyed, synchronous request-log write (REQUEST_LOG_FLUSH_SECONDS=0)",
+             "wsgi:app", {"REQUEST_LOG_FLUSH_SECONDS": "0"}),
             ("keyed, limiter disabled (RATELIMIT_ENABLED=False)", "bench.app_variant:app",
-             {"REQUEST_LOG_FLUSH_SECONDS": "0",
+             {"REQUEST_LOG_FLUSH_SECONDS": str(flush),
               "BENCH_APP_OVERRIDES": json.dumps({"RATELIMIT_ENABLED": False})}),
-            ("bare Flask JSON endpoint (bench/bare_app.py)", "bench.bare_app:app", {}),
+            (REFERENCE, "bench.bare_app:app", {"BENCH_ORG_ID": org["organization_id"]}),
+            (NO_STORE, "bench.bare_app:app", {}),
         ]
         runs: dict[str, list[dict[str, float]]] = {v[0]: [] for v in variants}
         profile_rows: list[tuple[str, float]] = []
@@ -201,10 +231,12 @@ def main(workers: int = 2, worker_class: str = "sync", threads: int = 1, seconds
             targets = {}
             for label, server in servers.items():
                 is_bare = "bare" in label
-                target = server.base + ("/bare/" if is_bare else PATH)
+                target = server.base + {REFERENCE: "/bare-select/",
+                                        NO_STORE: "/bare/"}.get(label, PATH)
                 status, body, headers = http_json("GET", target,
                                                   key=None if is_bare else key)
-                if status != 200 or len(body["items"]) != (5 if is_bare else assistants):
+                if status != 200 or len(body["items"]) != (5 if label == NO_STORE
+                                                           else assistants):
                     raise RuntimeError(f"{label}: {status} {str(body)[:300]}")
                 targets[label] = (target, {} if is_bare else {"X-API-Key": key})
                 wrk(target, seconds=min(2, seconds), connections=connections,
@@ -227,49 +259,52 @@ def main(workers: int = 2, worker_class: str = "sync", threads: int = 1, seconds
         loop = limiter_loop(prefix, limiter_calls)
 
     med = {label: median_run(rs) for label, rs in runs.items()}
-    bare = med[variants[-1][0]]
+    reference = med[REFERENCE]
     rows = []
     for label, m in med.items():
         rows.append([label, round(m["rps"], 1), m["p50_ms"], m["p99_ms"],
-                     ratio(m["rps"], bare["rps"]), int(sum(r["non2xx"] for r in runs[label])),
+                     ratio(m["rps"], reference["rps"]),
+                     int(sum(r["non2xx"] for r in runs[label])),
                      int(sum(r["socket_errors"] for r in runs[label]))])
-        figures[label] = {**m, "ratio": ratio(m["rps"], bare["rps"])}
-    keyed = med[variants[0][0]]
-    batched = med[variants[1][0]]
+        figures[label] = {**m, "ratio": ratio(m["rps"], reference["rps"])}
+    batched = med[variants[0][0]]
+    sync_log = med[variants[1][0]]
     nolimit = med[variants[2][0]]
     per_req = lambda m: 1000.0 / m["rps"] * workers  # noqa: E731 - ms of worker time per request
-    figures["bare"] = bare
+    figures["reference"] = reference
+    figures["bare"] = med[NO_STORE]
     figures["keyed"] = batched  # the product default in services mode
-    figures["keyed_sync_log"] = keyed
-    figures["ratio"] = ratio(batched["rps"], bare["rps"])
+    figures["keyed_sync_log"] = sync_log
+    figures["ratio"] = ratio(batched["rps"], reference["rps"])
+    figures["added_ms"] = round(per_req(batched) - per_req(reference), 3)
     figures["logged_rows"] = logged
     figures["limiter_loop_us"] = loop
     report.table(
         f"wrk {connections} connections, {seconds:.0f} s x {rounds} interleaved rounds "
         f"(medians); gunicorn {workers} {worker_class} workers"
         + (f" x {threads} threads" if worker_class == "gthread" else ""),
-        ["variant", "req/s", "p50 ms", "p99 ms", "ratio to bare", "non-2xx", "socket errors"],
-        rows)
+        ["variant", "req/s", "p50 ms", "p99 ms", "ratio to the reference", "non-2xx",
+         "socket errors"], rows)
     report.table("Cost of the pieces (worker-ms per request = workers x 1000 / req/s)",
                  ["piece", "figure"],
-                 [["request-log write, sync vs batched",
-                   f"{per_req(keyed) - per_req(batched):+.2f} ms/request "
-                   f"(batched is {ratio(batched['rps'], keyed['rps'])}x the sync req/s)"],
+                 [["keyed request (default) vs the reference: auth + limiter + request log "
+                   "+ ORM/pydantic", f"{figures['added_ms']:+.2f} ms/request"],
+                  ["request-log write, sync vs batched",
+                   f"{per_req(sync_log) - per_req(batched):+.2f} ms/request"],
                   ["limiter (Redis), enabled vs disabled",
-                   f"{per_req(keyed) - per_req(nolimit):+.2f} ms/request"],
-                  ["keyed request vs bare request",
-                   f"{per_req(keyed) - per_req(bare):+.2f} ms/request"],
-                  ["Redis PING (reference)", f"{loop['redis PING']:.0f} µs"],
-                  ["limiter hit (Redis, loop)", f"{loop['limiter hit']:.0f} µs "
-                   f"({ratio(loop['limiter hit'], loop['redis PING'])}x PING)"],
-                  ["limiter get_window_stats (Redis, loop)",
-                   f"{loop['limiter get_window_stats']:.0f} µs"],
+                   f"{per_req(batched) - per_req(nolimit):+.2f} ms/request"],
+                  *[[f"{label} (Redis, loop)", f"{us:.0f} µs"] for label, us in loop.items()],
                   ["request_logs rows written during the run", f"{logged:,}"]])
     if profile_rows:
-        report.table("py-spy, one keyed worker (sync request log): inclusive share of samples",
-                     ["frame", "% of samples"], profile_rows)
-    report.note(f"target: keyed (services-mode defaults) >= 0.60 of bare req/s; measured "
-                f"{figures['ratio']}.")
+        share = dict(profile_rows).get(ADDED_ROW, 0.0)
+        figures["added_ms_profile"] = round(share / 100.0 * per_req(batched), 3)
+        report.note(f"worker time added per keyed request, from the profile: {share}% of a "
+                    f"request's samples x {per_req(batched):.2f} worker-ms per request = "
+                    f"{figures['added_ms_profile']} ms (target <= 1.5 ms)")
+        report.table("py-spy, one keyed worker (services-mode defaults): inclusive share of "
+                     "samples", ["frame", "% of samples"], profile_rows)
+    report.note(f"target: keyed (services-mode defaults) >= 0.60 of the reference's req/s; "
+                f"measured {figures['ratio']}.")
     report.write(results_path(results))
     figures["report"] = report
     return figures

@@ -6,6 +6,7 @@ from flask import Flask
 
 from cli.admin import jobs_cli, key_cli, knowledge_cli, org_cli, seed_demo, user_cli
 from cli.analytics import analytics_cli
+from cli.serve import serve
 from cli.sessions import sessions_cli
 
 
@@ -14,3 +15,4 @@ def register_cli(app: Flask) -> None:
                   analytics_cli):
         app.cli.add_command(group)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(serve)

@@ -30,6 +30,7 @@ from flask_login import current_user
 from errors import Forbidden, NotFound
 from extensions import db, htmx, login_manager
 from models.orgs import Organization, User
+from services.db_retry import first_read
 
 F = TypeVar("F", bound=Callable[..., Any])
 ORG_SESSION_KEY = "console_org_id"
@@ -50,7 +51,7 @@ def load_user(user_id: str) -> User | None:
     if not org_id:
         return None
     try:
-        user = User.get_for_org(user_id, org_id)
+        user = first_read(lambda: User.get_for_org(user_id, org_id))
     except NotFound:
         return None
     return None if user.disabled_at is not None else user

@@ -1,17 +1,23 @@
 """The request log writer: one row per keyed request, off the request's own transaction.
 
-Synchronous mode (default, REQUEST_LOG_FLUSH_SECONDS=0) writes the row and any pending
-`last_used_at` update in one transaction on its own connection, so a rolled-back request
-is still logged. Batched mode queues rows and a daemon thread inserts them together every
-few hundred milliseconds: one INSERT for many requests, at the price of losing at most one
-flush interval of log rows if the process is killed.
+Synchronous mode (REQUEST_LOG_FLUSH_SECONDS=0, the embedded default) writes the row and any
+pending `last_used_at` update in one transaction after the request has given its own
+connection back, so a request never holds two pooled connections and a rolled-back request
+is still logged. Batched mode (services default) queues rows and a daemon thread inserts
+them together every few hundred milliseconds: one INSERT for many requests.
+
+Either way a failed write is kept and retried (the database may be restarting); the queue
+is bounded (REQUEST_LOG_QUEUE_MAX) so an outage cannot exhaust memory, and what overflows
+is counted in `dropped` (shown by /healthz). Process exit flushes what is queued, so only a
+kill -9 loses rows: at most one flush interval of them.
 """
 from __future__ import annotations
 
 import atexit
 import logging
-import queue
 import threading
+import time
+from collections import deque
 from typing import Any
 
 from flask import Flask
@@ -23,36 +29,69 @@ from models.orgs import ApiKey
 
 log = logging.getLogger("companin.request_log")
 
+Touch = tuple[str, Any]
+# After a failed write the thread waits this long (doubling up to the cap) before retrying.
+RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS = 0.5, 10.0
+
 
 class RequestLogWriter:
-    def __init__(self, app: Flask, flush_seconds: float) -> None:
+    def __init__(self, app: Flask, flush_seconds: float, max_queued: int = 10_000) -> None:
         self.app = app
         self.flush_seconds = flush_seconds
-        self._queue: queue.Queue[tuple[dict[str, Any], tuple[str, Any] | None]] = queue.Queue()
+        self.max_queued = max(1, max_queued)
+        self._pending: deque[tuple[dict[str, Any], Touch | None]] = deque()
+        self._pending_lock = threading.Lock()
+        self._flush_lock = threading.Lock()  # one writer at a time keeps rows in order
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._thread_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._retry_delay = 0.0
+        self.dropped = 0
+        self.failed_flushes = 0
+        self.written = 0
 
-    def write(self, row: dict[str, Any], touch: tuple[str, Any] | None = None) -> None:
-        if self.flush_seconds <= 0:
-            self._write_now([row], [touch] if touch else [])
+    def write(self, row: dict[str, Any], touch: Touch | None = None) -> None:
+        if self.flush_seconds <= 0 and not self._pending:
+            if self._write_now([row], [touch] if touch else []):
+                return
+            self._enqueue(row, touch)  # the database is away: the thread retries it
             return
-        self._queue.put((row, touch))
+        self._enqueue(row, touch)
+
+    def _enqueue(self, row: dict[str, Any], touch: Touch | None) -> None:
+        with self._pending_lock:
+            if len(self._pending) >= self.max_queued:
+                self._pending.popleft()  # the oldest goes: recent traffic matters more
+                self.dropped += 1
+                if self.dropped == 1 or self.dropped % 1000 == 0:
+                    log.error("request-log queue full (%d rows): %d rows dropped so far",
+                              self.max_queued, self.dropped)
+            self._pending.append((row, touch))
         self._ensure_thread()
 
-    def flush(self) -> None:
-        rows, touches = [], []
-        while True:
-            try:
-                row, touch = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            rows.append(row)
-            if touch:
-                touches.append(touch)
-        if rows:
-            self._write_now(rows, touches)
+    def stats(self) -> dict[str, int]:
+        return {"queued": len(self._pending), "dropped": self.dropped,
+                "failed_flushes": self.failed_flushes, "written": self.written}
 
-    def _write_now(self, rows: list[dict[str, Any]], touches: list[tuple[str, Any]]) -> None:
+    def flush(self) -> bool:
+        """Write everything queued; False (rows kept for the next try) when it failed."""
+        with self._flush_lock:
+            with self._pending_lock:
+                batch = list(self._pending)
+            if not batch:
+                return True
+            rows = [row for row, _ in batch]
+            touches = [touch for _, touch in batch if touch]
+            if not self._write_now(rows, touches):
+                return False
+            with self._pending_lock:
+                for _ in range(len(batch)):  # appended meanwhile stay; dropped ones went first
+                    if not self._pending:
+                        break
+                    self._pending.popleft()
+            return True
+
+    def _write_now(self, rows: list[dict[str, Any]], touches: list[Touch]) -> bool:
         try:
             with self.app.app_context(), db.engine.begin() as conn:
                 conn.execute(insert(RequestLog), rows)
@@ -63,22 +102,41 @@ class RequestLogWriter:
                     conn.execute(update(ApiKey).where(ApiKey.id == key_id)
                                  .values(last_used_at=when))
         except Exception:  # noqa: BLE001 - logging must never break a response
-            log.exception("could not write %d request-log rows", len(rows))
+            self.failed_flushes += 1
+            log.exception("could not write %d request-log rows; they are kept for a retry",
+                          len(rows))
+            return False
+        self.written += len(rows)
+        return True
 
     def _ensure_thread(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return
-        with self._lock:
+        with self._thread_lock:
             if self._thread is not None and self._thread.is_alive():
                 return
             self._thread = threading.Thread(target=self._run, name="request-log", daemon=True)
             self._thread.start()
-            atexit.register(self.flush)
+            atexit.register(self.close)
+
+    def close(self) -> None:
+        """Flush on the way out (atexit, gunicorn's worker_exit); one retry if it fails."""
+        if not self.flush():
+            time.sleep(RETRY_FIRST_SECONDS)
+            self.flush()
+        if self._pending:
+            log.error("%d request-log rows could not be written at exit", len(self._pending))
 
     def _run(self) -> None:
-        stop = threading.Event()
-        while not stop.wait(self.flush_seconds):
-            self.flush()
+        while True:
+            wait = self._retry_delay or (self.flush_seconds if self.flush_seconds > 0
+                                         else RETRY_FIRST_SECONDS)
+            self._wake.wait(wait)
+            if self.flush():
+                self._retry_delay = 0.0
+            else:
+                self._retry_delay = min(RETRY_MAX_SECONDS,
+                                        (self._retry_delay or RETRY_FIRST_SECONDS) * 2)
 
 
 def get_writer(app: Flask) -> RequestLogWriter:

@@ -164,6 +164,18 @@ def _truncate_all(db) -> None:  # noqa: ANN001
 
 
 @pytest.fixture
+def restore_limiter():
+    """Flask-Limiter keeps its storage on the one `limiter` object, so a second app built
+    in a test with another storage URI re-points the shared test app's limiter as well
+    (one app per process in production). Put the shared storage back afterwards."""
+    from extensions import limiter
+
+    saved = (getattr(limiter, "_storage", None), getattr(limiter, "_limiter", None))
+    yield
+    limiter._storage, limiter._limiter = saved
+
+
+@pytest.fixture
 def ctx(app):
     """An application context for calling services directly."""
     with app.app_context():

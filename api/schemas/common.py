@@ -58,3 +58,12 @@ class ListQuery(Strict):
 
 class JobRef(BaseModel):
     job_id: str
+
+
+class HealthOut(BaseModel):
+    """`GET /healthz`: every check has `ok`; database and Redis add their timings and the
+    job backlog, `request_log` this process's queued, dropped and failed-flush counts."""
+
+    status: str
+    jobs_mode: str
+    checks: dict[str, dict[str, Any]]

@@ -129,15 +129,8 @@ def own_redis() -> Iterator[ThrowawayRedis]:
 
 
 @pytest.fixture(autouse=True)
-def _restore_limiter_storage():
-    """Flask-Limiter keeps its storage on the one `limiter` object, so a second app built
-    here with another storage URI re-points the shared test app's limiter as well (one
-    app per process in production). Put the shared storage back afterwards."""
-    from extensions import limiter
-
-    saved = (getattr(limiter, "_storage", None), getattr(limiter, "_limiter", None))
+def _restore_limiter_storage(restore_limiter):  # noqa: ANN001 - see tests/conftest.py
     yield
-    limiter._storage, limiter._limiter = saved
 
 
 def _assert_503(resp) -> None:  # noqa: ANN001
