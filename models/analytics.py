@@ -11,14 +11,24 @@ from sqlalchemy import BigInteger, Float, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
-from models.types import JSONType, UTCDateTime
+from models.types import UTCDateTime
 
 _BigId = BigInteger().with_variant(Integer(), "sqlite")
 
+# The latency histogram of a rollup row, one integer column per bucket of
+# services.analytics.histogram (64 bounds + the open-ended last bucket): a 30-day read sums
+# columns, which databases do fast; the sparse JSON histogram this replaced had to be
+# unpacked row by row (issue 15: 0.3–0.45 s over 10M rows).
+HIST_BUCKETS = 65
+HIST_COLUMNS: tuple[str, ...] = tuple(f"h{i:02d}" for i in range(HIST_BUCKETS))
+_LatencyHistogram = type("_LatencyHistogram", (), {
+    name: mapped_column(Integer, nullable=False, default=0, server_default="0")
+    for name in HIST_COLUMNS})
 
-class RequestRollup(db.Model):
+
+class RequestRollup(_LatencyHistogram, db.Model):
     """One complete UTC hour of one (org, key, method, route): counts plus a latency
-    histogram (sparse `{bucket index: count}` over services.analytics.histogram.BOUNDS)."""
+    histogram (columns h00…h64: requests per bucket of services.analytics.histogram)."""
 
     __tablename__ = "request_rollups"
     __table_args__ = (
@@ -39,7 +49,11 @@ class RequestRollup(db.Model):
     rate_limited: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     latency_sum_ms: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
     latency_max_ms: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
-    latency_hist: Mapped[dict] = mapped_column(JSONType, nullable=False, default=dict)
+
+    def histogram(self) -> dict[int, int]:
+        """The sparse `{bucket: count}` form the percentile helpers take."""
+        counts = (getattr(self, name) for name in HIST_COLUMNS)
+        return {i: int(n) for i, n in enumerate(counts) if n}
 
 
 class RollupState(db.Model):

@@ -64,7 +64,9 @@ class KeyCache:
 
     @property
     def enabled(self) -> bool:
-        return self.ttl > 0 and isinstance(limiter.storage, RedisStorage)
+        """Only where every request's limiter hit returns the version to confirm with."""
+        return (self.ttl > 0 and limiter.enabled
+                and isinstance(limiter.storage, RedisStorage))
 
     def version_key(self, scope: str) -> str:
         return f"{self.prefix}:keyver:{scope}"

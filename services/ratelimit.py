@@ -6,11 +6,10 @@ the hit and returns the count and the time left in the window; the headers are c
 from that result. The same script reads the organization's key version (services.key_cache)
 so a cached key is confirmed in the same round trip.
 
-The counter key leaves out the limit's amount (the stock key contains it), so raising or
-lowering an organization's limit keeps what it has spent in the current window. One limit
-per scope and window length is assumed (two limits on one endpoint with the same window
-would share a counter). Exactness is Redis's INCRBY: every process and host counts in one
-place. The in-memory storage (embedded mode, one process) takes the same path without Lua.
+An organization's counter key leaves out the limit's amount (the stock key contains it),
+so raising or lowering its limit keeps what it has spent in the current window. Exactness
+is Redis's INCRBY: every process and host counts in one place. The in-memory storage
+(embedded mode, one process) takes the same path without Lua.
 """
 from __future__ import annotations
 
@@ -40,8 +39,16 @@ return {current, ttl, version}
 """
 
 
+# Identifiers of the per-organization (and per platform key) budget; see extensions.py.
+BUDGET_PREFIXES = ("org:", "platform:")
+
+
 def counter_key(item: RateLimitItem, identifiers: tuple[str, ...]) -> str:
-    """`LIMITER/<identifiers>/<multiples>/<granularity>`: the amount is not part of it."""
+    """An organization's budget: `LIMITER/<identifiers>/<multiples>/<granularity>`, the
+    amount left out so a new limit keeps the window's count. Any other limit (the sign-in
+    throttle, whose figure is configurable) keeps the stock key, amount included."""
+    if not any(str(i).startswith(BUDGET_PREFIXES) for i in identifiers):
+        return item.key_for(*identifiers)
     parts = [str(i) for i in identifiers] + [str(item.multiples), item.GRANULARITY.name]
     return f"{item.namespace}/" + "/".join(parts)
 

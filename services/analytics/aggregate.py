@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Integer, case, cast, func, select, true
+from sqlalchemy import case, func, select
 
 from extensions import db
-from models.analytics import RequestRollup
+from models.analytics import HIST_COLUMNS, RequestRollup
 from models.audit import RequestLog
 from services.analytics import histogram as hg
 from services.analytics.scope import (
@@ -83,13 +83,6 @@ def _rollup_dims(dim: Dimension) -> tuple[list[Any], Callable[[tuple], Hashable]
     if dim == "day":
         return [trunc_expr(RequestRollup.hour, DAY)], lambda r: to_datetime(r[0])
     return [RequestRollup.hour], lambda r: to_datetime(r[0])
-
-
-def _hist_entries() -> Any:
-    """The (key, value) pairs of each rollup's sparse histogram, as a table in FROM."""
-    if db.engine.dialect.name == "postgresql":
-        return func.jsonb_each_text(RequestRollup.latency_hist).table_valued("key", "value")
-    return func.json_each(RequestRollup.latency_hist).table_valued("key", "value")
 
 
 @dataclass
@@ -191,25 +184,23 @@ def _raw_histograms(scope: Scope, dim: Dimension, groups: dict[Hashable, Agg]) -
 
 
 def _rollups(scope: Scope, dim: Dimension, groups: dict[Hashable, Agg]) -> None:
-    """Sum rollup rows per group in SQL: counts in one statement, histogram buckets in
-    another. A 30-day read then moves a few thousand small rows instead of materialising
-    every (hour, key, method, route) rollup as an ORM object, which cost seconds."""
+    """Sum rollup rows per group in SQL, histogram buckets included (one column each), so
+    a 30-day read is one grouped scan of the organization's rollups and a few hundred
+    rows back, whatever the raw log holds."""
     dims, key_of = _rollup_dims(dim)
     n = len(dims)
-    where = scope.criteria(RequestRollup, RequestRollup.hour)
     r = RequestRollup
-    counts = (select(*dims, func.sum(r.count), func.sum(r.errors_4xx), func.sum(r.errors_5xx),
-                     func.sum(r.rate_limited), func.sum(r.latency_sum_ms),
-                     func.max(r.latency_max_ms))
-              .where(*where).group_by(*dims))
-    for row in db.session.execute(counts):
-        groups.setdefault(key_of(row), Agg()).add_counts(*row[n:n + 6])
-    entries = _hist_entries()
-    buckets = (select(*dims, entries.c.key, func.sum(cast(entries.c.value, Integer)))
-               .select_from(r).join(entries, true()).where(*where)
-               .group_by(*dims, entries.c.key))
-    for row in db.session.execute(buckets):
-        hg.merge(groups.setdefault(key_of(row), Agg()).hist, {row[n]: row[n + 1]})
+    stmt = (select(*dims, func.sum(r.count), func.sum(r.errors_4xx), func.sum(r.errors_5xx),
+                   func.sum(r.rate_limited), func.sum(r.latency_sum_ms),
+                   func.max(r.latency_max_ms),
+                   *[func.sum(getattr(r, name)) for name in HIST_COLUMNS])
+            .where(*scope.criteria(r, r.hour)).group_by(*dims))
+    for row in db.session.execute(stmt):
+        agg = groups.setdefault(key_of(row), Agg())
+        agg.add_counts(*row[n:n + 6])
+        for bucket, count in enumerate(row[n + 6:]):
+            if count:
+                agg.hist[bucket] = agg.hist.get(bucket, 0) + int(count)
 
 
 def _float(value: Any) -> float | None:

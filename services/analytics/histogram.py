@@ -14,11 +14,14 @@ from typing import Any
 
 from sqlalchemy import case, literal_column
 
+from models.analytics import HIST_BUCKETS
+
 RATIO = 1.25
 FIRST_BOUND_MS = 0.25
 # 0.25 ms … ~5 min; anything slower lands in the open-ended last bucket.
 BOUNDS: tuple[float, ...] = tuple(round(FIRST_BOUND_MS * RATIO**i, 6) for i in range(64))
 OVERFLOW = len(BOUNDS)
+assert OVERFLOW + 1 == HIST_BUCKETS, "request_rollups has one column per bucket"
 
 
 def bucket_of(latency_ms: float) -> int:
@@ -54,14 +57,6 @@ def percentile_cont(sorted_values: Sequence[float], fraction: float) -> float | 
     if first == second:
         return lo
     return lo + (hi - lo) * (position - first)
-
-
-def merge(into: dict[int, int], other: Mapping[Any, int]) -> dict[int, int]:
-    """Add histogram `other` (keys may be JSON strings) into `into`."""
-    for key, count in other.items():
-        idx = int(key)
-        into[idx] = into.get(idx, 0) + int(count)
-    return into
 
 
 def histogram_of(values: Iterable[float]) -> dict[int, int]:

@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from extensions import db
-from models.analytics import RequestRollup, RollupState
+from models.analytics import HIST_COLUMNS, RequestRollup, RollupState
 from models.audit import RequestLog
 from models.types import isoformat, utcnow
 from services.analytics.aggregate import raw_histogram_stmt
@@ -122,14 +122,15 @@ def _fold(since: datetime, until: datetime) -> int:
         g = groups.setdefault(key, {
             "hour": key[0], "org_id": org_id, "api_key_id": key_id, "method": method,
             "route": route, "count": 0, "errors_4xx": 0, "errors_5xx": 0, "rate_limited": 0,
-            "latency_sum_ms": 0.0, "latency_max_ms": 0.0, "latency_hist": {}})
+            "latency_sum_ms": 0.0, "latency_max_ms": 0.0,
+            **dict.fromkeys(HIST_COLUMNS, 0)})
         g["count"] += int(count)
         g["errors_4xx"] += int(e4 or 0)
         g["errors_5xx"] += int(e5 or 0)
         g["rate_limited"] += int(rl or 0)
         g["latency_sum_ms"] += float(lsum or 0.0)
         g["latency_max_ms"] = max(g["latency_max_ms"], float(lmax or 0.0))
-        g["latency_hist"][str(int(bucket))] = int(count)
+        g[HIST_COLUMNS[int(bucket)]] = int(count)
     db.session.execute(delete(RequestRollup).where(RequestRollup.hour >= since,
                                                    RequestRollup.hour < until))
     if groups:

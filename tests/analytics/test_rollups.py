@@ -53,7 +53,7 @@ def test_rollup_job_folds_complete_hours_once(app, traffic):
         assert (r.route, r.count, r.errors_4xx, r.errors_5xx, r.rate_limited) == (
             LIST, 2, 1, 1, 1)
         assert r.latency_sum_ms == 1201.0 and r.latency_max_ms == 1200.0
-        assert sum(r.latency_hist.values()) == 2
+        assert sum(r.histogram().values()) == 2
         total = db.session.execute(select(func.sum(RequestRollup.count))).scalar_one()
         assert total == 11
     again = _roll(app)  # idempotent: nothing new to fold
@@ -92,6 +92,35 @@ def test_endpoints_from_rollups_match_raw(app, traffic, rollup_threshold):
     assert rolled["total"] == raw["total"] == 11
     for a, b in zip(rolled["items"], raw["items"], strict=True):
         assert _within_resolution(a["p50_ms"], b["p50_ms"])
+
+
+def test_rollup_percentiles_equal_the_histogram_of_the_raw_rows(app, traffic,
+                                                                rollup_threshold):
+    """Element-wise sums of the bucket columns are the raw rows' own histogram: the
+    rolled-up answer equals percentile_from_histogram over the raw latencies, exactly."""
+    from sqlalchemy import select
+
+    from extensions import db
+    from models.audit import RequestLog
+    from services.analytics import histogram as hg
+
+    _roll(app)
+    rollup_threshold(0)
+    body = traffic.a.get("/analytics/endpoints/", query_string=RANGE).json
+    with app.app_context():
+        rows = db.session.execute(select(RequestLog.method, RequestLog.route,
+                                         RequestLog.latency_ms)
+                                  .where(RequestLog.org_id == traffic.a.org_id)).all()
+    assert body["items"]
+    for item in body["items"]:
+        values = [r.latency_ms for r in rows
+                  if (r.method, r.route) == (item["method"], item["route"])]
+        hist = hg.histogram_of(values)
+        assert item["requests"] == len(values)
+        assert item["p50_ms"] == pytest.approx(
+            hg.percentile_from_histogram(hist, 0.5, max(values)), abs=1e-3)
+        assert item["p95_ms"] == pytest.approx(
+            hg.percentile_from_histogram(hist, 0.95, max(values)), abs=1e-3)
 
 
 def test_raw_rows_after_the_watermark_still_count(app, traffic, rollup_threshold):
