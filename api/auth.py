@@ -11,10 +11,10 @@ from flask import current_app, g, request
 
 from errors import Unauthorized
 from models.orgs import ApiKey, Organization
-from extensions import db
 from models.types import utcnow
 from services import key_cache
 from services.keys import needs_touch
+from services.ratelimit import budget_key
 
 KEYED_PREFIXES = ("/api/v1/", "/analytics/", "/analytics")
 PUBLIC_PATHS = frozenset({"/api/v1/openapi.json"})
@@ -64,15 +64,9 @@ def confirm_cached_key() -> None:
     pending = g.pop("key_cache_check", None)
     if pending is None:
         return
-    digest, entry = pending
-    seen = g.get("key_version_seen")
-    if seen is not None and seen == entry.version:
-        return
     auth: AuthContext = g.auth
-    for obj in (auth.key, auth.org):
-        if obj is not None:
-            db.session.expunge(obj)
-    found = key_cache.reverify(request.headers.get("X-API-Key", "").strip(), digest, seen)
+    found = key_cache.confirm(request.headers.get("X-API-Key", "").strip(), pending,
+                              g.get("key_version_seen"), (auth.key, auth.org))
     if found is None:
         g.pop("auth", None)
         raise _invalid()
@@ -87,12 +81,10 @@ def _invalid() -> Unauthorized:
 def _bind(key: ApiKey, org: Organization | None) -> None:
     g.auth = AuthContext(key=key, org=org)
     g.key_touch = needs_touch(key, current_app.config["KEY_LAST_USED_RESOLUTION"])
-    if org is not None:
-        g.rate_limit_key = f"org:{org.id}"
-        g.rate_limit_value = f"{org.rate_limit_per_hour}/hour"
-    else:
-        g.rate_limit_key = f"platform:{key.id}"
-        g.rate_limit_value = f"{current_app.config['PLATFORM_RATE_LIMIT_PER_HOUR']}/hour"
+    g.rate_limit_key = budget_key(org.id if org is not None else None, key.id)
+    per_hour = (org.rate_limit_per_hour if org is not None
+                else current_app.config["PLATFORM_RATE_LIMIT_PER_HOUR"])
+    g.rate_limit_value = f"{per_hour}/hour"
 
 
 def current_auth() -> AuthContext:

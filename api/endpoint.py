@@ -15,6 +15,8 @@ from collections.abc import Callable
 from flask import Response, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
 
+from services.db_retry import first_read
+
 from errors import (
     InvalidJSON,
     NotFound,
@@ -175,6 +177,8 @@ def endpoint(
                 kwargs["query"] = parse_query(query)
             if body is not None:
                 kwargs["body"] = parse_model(body, read_json())
+            if request.method in ("GET", "HEAD"):  # a read may run again on a dead connection
+                return to_response(first_read(lambda: fn(**kwargs)), status)
             return to_response(fn(**kwargs), status)
 
         view.__openapi__ = doc  # type: ignore[attr-defined]

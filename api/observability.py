@@ -34,13 +34,15 @@ def finish_request(response: Response) -> Response:
     row = {
         "org_id": auth.org.id if auth and auth.org else None,
         "api_key_id": auth.key.id if auth else None,
-        "method": request.method,
-        "route": request.url_rule.rule if request.url_rule else "<unmatched>",
-        "path": request.path[:500],
+        # Whatever the client sent must fit the columns: a row the database refuses is
+        # a row lost (the writer drops it after trying it alone).
+        "method": request.method[:10],
+        "route": request.url_rule.rule[:200] if request.url_rule else "<unmatched>",
+        "path": request.path.replace("\x00", "")[:500],
         "status": response.status_code,
         "latency_ms": round((time.perf_counter() - started) * 1000.0, 3),
         "request_id": request_id,
-        "client_ip": request.remote_addr,
+        "client_ip": (request.remote_addr or "")[:64] or None,
         "created_at": now,
     }
     g.request_log = (row, (auth.key.id, now) if auth and g.get("key_touch") else None)

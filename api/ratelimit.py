@@ -6,7 +6,9 @@ import logging
 from flask import Response, g, request
 from werkzeug.exceptions import HTTPException
 
+from api.auth import confirm_cached_key
 from api.errors import json_error
+from errors import Unauthorized
 from services.audit import record_rate_limit_event
 
 log = logging.getLogger("companin.ratelimit")
@@ -22,7 +24,14 @@ def exempt() -> bool:
 
 
 def rate_limited_response(exc: HTTPException) -> Response:
-    """429 `rate_limited`; the view never ran. Audits the refusal (org, key, path, IP)."""
+    """429 `rate_limited`; the view never ran. Audits the refusal (org, key, path, IP).
+
+    The limiter refused before a cached key was confirmed: confirm it first, so a revoked
+    key gets its 401 (and no audit row) even while its organization is over budget."""
+    try:
+        confirm_cached_key()
+    except Unauthorized as exc:
+        return json_error(exc.status, exc.code, exc.message)
     auth = g.get("auth")
     limit = getattr(exc, "limit", None)
     limit_text = str(limit.limit) if limit is not None else ""

@@ -8,6 +8,9 @@ uploads cannot hold the threads. Services mode serves with gunicorn behind nginx
 """
 from __future__ import annotations
 
+import signal
+import sys
+
 import click
 from flask import current_app
 
@@ -21,6 +24,9 @@ def serve(host: str, port: int, threads: int | None) -> None:
     """Serve the app with waitress (embedded mode: in-process jobs, SQLite)."""
     from waitress import serve as waitress_serve
 
+    # SIGTERM (a service manager stopping us) exits like Ctrl-C: atexit handlers run, so
+    # queued request-log rows are written.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     waitress_serve(app, host=host, port=port,
                    threads=threads or app.config["EMBEDDED_THREADS"],

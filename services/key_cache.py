@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -77,7 +78,7 @@ class KeyCache:
         if entry is None:
             return None
         if time.monotonic() - entry.cached_at > self.ttl:
-            self._entries.pop(digest, None)
+            self.drop(digest)
             return None
         return entry
 
@@ -94,12 +95,14 @@ class KeyCache:
             self._entries[digest] = entry
 
     def remember_scope(self, digest: str, scope: str) -> None:
-        if len(self.scopes) >= MAX_ENTRIES:
-            self.scopes.pop(next(iter(self.scopes)), None)
-        self.scopes[digest] = scope
+        with self._lock:
+            if len(self.scopes) >= MAX_ENTRIES:
+                self.scopes.pop(next(iter(self.scopes)), None)
+            self.scopes[digest] = scope
 
     def drop(self, digest: str) -> None:
-        self._entries.pop(digest, None)
+        with self._lock:
+            self._entries.pop(digest, None)
 
     def drop_scopes(self, scopes: set[str]) -> None:
         with self._lock:
@@ -107,18 +110,21 @@ class KeyCache:
                 self._entries.pop(digest, None)
 
     def bump(self, scopes: set[str]) -> None:
-        """After a commit that changed keys or organizations: every process re-verifies."""
+        """After a commit that changed keys or organizations: every process re-verifies.
+
+        Announced whenever the limiter is on Redis, whatever this process's own cache
+        settings (a CLI or a worker commits too). A fresh random token, not a counter:
+        a version can never come back to a value an old entry holds."""
+        if isinstance(limiter.storage, RedisStorage):
+            try:
+                pipe = limiter.storage.get_connection().pipeline(transaction=False)
+                for scope in scopes:
+                    pipe.set(self.version_key(scope), secrets.token_hex(8))
+                pipe.execute()
+            except Exception:  # noqa: BLE001 - the commit stands; entries expire by age
+                log.exception("could not announce key changes for %s; cached keys expire "
+                              "within %.0f s", sorted(scopes), self.ttl)
         self.drop_scopes(scopes)
-        if not self.enabled:
-            return
-        try:
-            pipe = limiter.storage.get_connection().pipeline(transaction=False)  # type: ignore[attr-defined]
-            for scope in scopes:
-                pipe.incr(self.version_key(scope))
-            pipe.execute()
-        except Exception:  # noqa: BLE001 - the commit stands; entries expire by age
-            log.exception("could not bump key versions for %s; cached keys expire within "
-                          "%.0f s", sorted(scopes), self.ttl)
 
 
 Found = tuple[ApiKey, Organization | None]
@@ -138,6 +144,20 @@ def verify(secret: str) -> tuple[Found | None, tuple[str, Entry] | None]:
         g.key_version_key = cache.version_key(entry.scope)
         return attach(entry), (digest, entry)
     return reverify(secret, digest, None), None
+
+
+def confirm(secret: str, pending: tuple[str, Entry], seen: str | None,
+            current: Found) -> Found | None:
+    """The rows to serve this request with: `current` (attached from the cache) when the
+    limiter's hit saw the entry's version; otherwise the database's answer, None when the
+    key no longer works. No hit at all (`seen` None) also goes to the database."""
+    digest, entry = pending
+    if seen is not None and seen == entry.version:
+        return current
+    for obj in current:
+        if obj is not None:
+            db.session.expunge(obj)
+    return reverify(secret, digest, seen)
 
 
 def note_use(secret: str, when: Any) -> None:
@@ -243,5 +263,7 @@ def _bump_after_commit(session: Session) -> None:
         get_key_cache(current_app).bump(scopes)
 
 
-def _forget_changes(session: Session, _previous: Any) -> None:
+def _forget_changes(session: Session, previous: Any) -> None:
+    if previous.nested:  # a savepoint: changes flushed before it still commit
+        return
     session.info.pop(_CHANGED, None)

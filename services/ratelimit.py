@@ -39,8 +39,13 @@ return {current, ttl, version}
 """
 
 
-# Identifiers of the per-organization (and per platform key) budget; see extensions.py.
+# The per-organization (and per platform key) budget's identifier (extensions.py keys the
+# limiter with it).
 BUDGET_PREFIXES = ("org:", "platform:")
+
+
+def budget_key(org_id: str | None, key_id: str) -> str:
+    return f"org:{org_id}" if org_id else f"platform:{key_id}"
 
 
 def counter_key(item: RateLimitItem, identifiers: tuple[str, ...]) -> str:

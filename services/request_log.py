@@ -6,10 +6,12 @@ connection back, so a request never holds two pooled connections and a rolled-ba
 is still logged. Batched mode (services default) queues rows and a daemon thread inserts
 them together every few hundred milliseconds: one INSERT for many requests.
 
-Either way a failed write is kept and retried (the database may be restarting); the queue
-is bounded (REQUEST_LOG_QUEUE_MAX) so an outage cannot exhaust memory, and what overflows
-is counted in `dropped` (shown by /healthz). Process exit flushes what is queued, so only a
-kill -9 loses rows: at most one flush interval of them.
+Either way a write the database could not take is kept and retried (it may be
+restarting); a batch it refused for its data (a value too long for a column, say) is
+written row by row and only the refused rows are dropped, so one bad row cannot block the
+log. The queue is bounded (REQUEST_LOG_QUEUE_MAX) so an outage cannot exhaust memory;
+what overflows or is refused is counted in `dropped` (shown by /healthz). Process exit
+flushes what is queued, so only a kill -9 loses rows: at most one flush interval of them.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import insert, update
+from sqlalchemy.exc import DataError, IntegrityError
 
 from extensions import db
 from models.audit import RequestLog
@@ -39,7 +42,10 @@ class RequestLogWriter:
         self.app = app
         self.flush_seconds = flush_seconds
         self.max_queued = max(1, max_queued)
-        self._pending: deque[tuple[dict[str, Any], Touch | None]] = deque()
+        # (sequence number, row, touch): the number tells a flush which rows it wrote
+        # when rows were dropped from the front or appended meanwhile.
+        self._pending: deque[tuple[int, dict[str, Any], Touch | None]] = deque()
+        self._seq = 0
         self._pending_lock = threading.Lock()
         self._flush_lock = threading.Lock()  # one writer at a time keeps rows in order
         self._thread: threading.Thread | None = None
@@ -66,7 +72,8 @@ class RequestLogWriter:
                 if self.dropped == 1 or self.dropped % 1000 == 0:
                     log.error("request-log queue full (%d rows): %d rows dropped so far",
                               self.max_queued, self.dropped)
-            self._pending.append((row, touch))
+            self._seq += 1
+            self._pending.append((self._seq, row, touch))
         self._ensure_thread()
 
     def stats(self) -> dict[str, int]:
@@ -80,27 +87,27 @@ class RequestLogWriter:
                 batch = list(self._pending)
             if not batch:
                 return True
-            rows = [row for row, _ in batch]
-            touches = [touch for _, touch in batch if touch]
+            rows = [row for _, row, _ in batch]
+            touches = [touch for _, _, touch in batch if touch]
             if not self._write_now(rows, touches):
                 return False
-            with self._pending_lock:
-                for _ in range(len(batch)):  # appended meanwhile stay; dropped ones went first
-                    if not self._pending:
-                        break
+            last = batch[-1][0]
+            with self._pending_lock:  # what this batch wrote; later rows stay queued
+                while self._pending and self._pending[0][0] <= last:
                     self._pending.popleft()
             return True
 
     def _write_now(self, rows: list[dict[str, Any]], touches: list[Touch]) -> bool:
+        """True when the rows are written or refused for good (counted as dropped)."""
         try:
-            with self.app.app_context(), db.engine.begin() as conn:
-                conn.execute(insert(RequestLog), rows)
-                latest: dict[str, Any] = {}
-                for key_id, when in touches:
-                    latest[key_id] = max(when, latest.get(key_id, when))
-                for key_id, when in latest.items():
-                    conn.execute(update(ApiKey).where(ApiKey.id == key_id)
-                                 .values(last_used_at=when))
+            self._insert(rows, touches)
+        except (DataError, IntegrityError):
+            if len(rows) > 1:  # find the refused rows; write the others
+                return all([self._write_now([row], []) for row in rows]) and (
+                    not touches or self._write_now([], touches))
+            self.dropped += len(rows)
+            log.exception("request-log row refused by the database, dropped: %s", rows)
+            return True
         except Exception:  # noqa: BLE001 - logging must never break a response
             self.failed_flushes += 1
             log.exception("could not write %d request-log rows; they are kept for a retry",
@@ -108,6 +115,17 @@ class RequestLogWriter:
             return False
         self.written += len(rows)
         return True
+
+    def _insert(self, rows: list[dict[str, Any]], touches: list[Touch]) -> None:
+        with self.app.app_context(), db.engine.begin() as conn:
+            if rows:
+                conn.execute(insert(RequestLog), rows)
+            latest: dict[str, Any] = {}
+            for key_id, when in touches:
+                latest[key_id] = max(when, latest.get(key_id, when))
+            for key_id, when in latest.items():
+                conn.execute(update(ApiKey).where(ApiKey.id == key_id)
+                             .values(last_used_at=when))
 
     def _ensure_thread(self) -> None:
         if self._thread is not None and self._thread.is_alive():

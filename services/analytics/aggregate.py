@@ -56,6 +56,10 @@ class Agg:
         self.latency_sum_ms += float(lsum or 0.0)
         self.latency_max_ms = max(self.latency_max_ms, float(lmax or 0.0))
 
+    def add_bucket(self, bucket: int, count: int) -> None:
+        if count:
+            self.hist[bucket] = self.hist.get(bucket, 0) + int(count)
+
     def finish_from_histogram(self) -> None:
         self.p50_ms = hg.percentile_from_histogram(self.hist, 0.5, self.latency_max_ms)
         self.p95_ms = hg.percentile_from_histogram(self.hist, 0.95, self.latency_max_ms)
@@ -180,7 +184,7 @@ def _raw_histograms(scope: Scope, dim: Dimension, groups: dict[Hashable, Agg]) -
         agg = groups.setdefault(key_of(row), Agg())
         bucket, count = int(row[n]), int(row[n + 1])
         agg.add_counts(count, *row[n + 2:n + 7])
-        agg.hist[bucket] = agg.hist.get(bucket, 0) + count
+        agg.add_bucket(bucket, count)
 
 
 def _rollups(scope: Scope, dim: Dimension, groups: dict[Hashable, Agg]) -> None:
@@ -199,8 +203,7 @@ def _rollups(scope: Scope, dim: Dimension, groups: dict[Hashable, Agg]) -> None:
         agg = groups.setdefault(key_of(row), Agg())
         agg.add_counts(*row[n:n + 6])
         for bucket, count in enumerate(row[n + 6:]):
-            if count:
-                agg.hist[bucket] = agg.hist.get(bucket, 0) + int(count)
+            agg.add_bucket(bucket, count)
 
 
 def _float(value: Any) -> float | None:

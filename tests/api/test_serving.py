@@ -221,3 +221,35 @@ def test_revocation_and_limit_changes_reach_every_gunicorn_worker_at_once(app, t
         assert [_get(url, t.secret) for _ in range(20)] == [401] * 20
         health = json.loads(urllib.request.urlopen(server.base + "/healthz").read())
         assert health["checks"]["redis"]["ok"]
+
+
+def test_a_row_the_database_refuses_is_dropped_alone_and_the_rest_are_written(app):
+    from services.request_log import RequestLogWriter
+
+    t = make_tenant(app, "Poison row")
+    writer = RequestLogWriter(app, flush_seconds=3600)
+    good = {"org_id": t.org_id, "api_key_id": t.key_id, "method": "GET", "route": "/r",
+            "path": "/r", "status": 200, "latency_ms": 1.0, "request_id": "req_good_1",
+            "client_ip": None}
+    from models.types import utcnow
+
+    writer.write({**good, "created_at": utcnow()})
+    writer.write({**good, "method": None, "request_id": "req_bad", "created_at": utcnow()})
+    writer.write({**good, "request_id": "req_good_2", "created_at": utcnow()})
+    assert writer.flush() is True
+    assert writer.stats()["queued"] == 0 and writer.stats()["dropped"] == 1
+    assert _log_count(app, t.org_id) == 2
+    writer.write({**good, "request_id": "req_good_3", "created_at": utcnow()})
+    assert writer.flush() is True and _log_count(app, t.org_id) == 3  # the log goes on
+
+
+def test_a_revoked_key_gets_401_even_while_its_organization_is_over_budget(app):
+    from services.keys import revoke_key
+
+    t = make_tenant(app, "Over budget", rate_limit=1)
+    assert t.get("/api/v1/assistants/").status_code == 200
+    assert t.get("/api/v1/assistants/").status_code == 429
+    with app.app_context():
+        revoke_key(t.org_id, t.key_id)
+    resp = t.get("/api/v1/assistants/")
+    assert resp.status_code == 401 and resp.json["error"]["code"] == "invalid_api_key"
