@@ -208,9 +208,15 @@ def _state(obj: Any) -> dict[str, Any]:
 
 
 def _instance(cls: type, state: dict[str, Any]) -> Any:
-    obj = cls(**copy.deepcopy(state))
+    """A detached copy added to the session: no SQL, and cheaper than merge(). JSON
+    values are copied so a request cannot change the cached state in place."""
+    obj = cls(**{k: copy.deepcopy(v) if isinstance(v, (dict, list)) else v
+                 for k, v in state.items()})
     make_transient_to_detached(obj)
-    return db.session.merge(obj, load=False)
+    if db.session.identity_key(instance=obj) in db.session.identity_map:
+        return db.session.merge(obj, load=False)
+    db.session.add(obj)
+    return obj
 
 
 def get_key_cache(app: Flask) -> KeyCache:
