@@ -55,8 +55,9 @@ class Config:
             os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'companin.db'}"
         )
         # No pre-ping (a round trip on every checkout): a connection killed by a database
-        # restart fails one statement, which invalidates the pool; authentication retries
-        # its first query once on such a connection. Recycling bounds a connection's age.
+        # restart fails one statement, which invalidates the pool; authentication and GET
+        # views run once more on a fresh one (services/db_retry.py). Recycling bounds a
+        # connection's age.
         # The embedded server runs EMBEDDED_THREADS request threads plus job threads and
         # the log writer, each holding at most one connection: the pool covers them all.
         self.EMBEDDED_THREADS = max(1, _int("EMBEDDED_THREADS", 16))

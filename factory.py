@@ -38,7 +38,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from api.observability import init_observability
     from api.ratelimit import exempt, org_limit, rate_limited_response
     from services.key_cache import init_key_cache
-    from services.ratelimit import STRATEGY_NAME  # registers the strategy by its name
+    import services.ratelimit  # noqa: F401 - registers RATELIMIT_STRATEGY with Flask-Limiter
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True,
@@ -48,7 +48,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.before_request(authenticate_request)
     app.config["RATELIMIT_APPLICATION"] = org_limit
     app.config["RATELIMIT_APPLICATION_EXEMPT_WHEN"] = exempt
-    app.config.setdefault("RATELIMIT_STRATEGY", STRATEGY_NAME)
     limiter.init_app(app)
     init_key_cache(app)
     app.before_request(confirm_cached_key)  # after the limiter's hit, before any view

@@ -15,8 +15,6 @@ from collections.abc import Callable
 from flask import Response, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
 
-from services.db_retry import first_read
-
 from errors import (
     InvalidJSON,
     NotFound,
@@ -24,6 +22,7 @@ from errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from services.db_retry import first_read
 
 
 @dataclass

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    child_pids,
     services_stack,
     REDIS_URL,
     REPO_DIR,
@@ -94,14 +95,6 @@ def limiter_loop(prefix: str, n: int) -> dict[str, float]:
         ctx.pop()
     r.close()
     return out
-
-
-def worker_pids(master: int) -> list[int]:
-    try:
-        raw = Path(f"/proc/{master}/task/{master}/children").read_text()
-    except OSError:
-        return []
-    return [int(p) for p in raw.split()]
 
 
 CATEGORIES = (("PostgreSQL round trips (psycopg)", "psycopg"),
@@ -177,7 +170,7 @@ def _short(path: str) -> str:
 
 def profile_worker(server: Any, url: str, key: str, seconds: float, connections: int
                    ) -> list[tuple[str, float]]:
-    pids = worker_pids(server.proc.pid)
+    pids = child_pids(server.proc.pid)
     spy = VENV_BIN / "py-spy"
     if not pids or not spy.exists():
         return []

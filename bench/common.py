@@ -236,6 +236,14 @@ def migrate(env: dict[str, str]) -> None:
     flask_cli(env, "db", "upgrade", "heads")
 
 
+def child_pids(pid: int) -> list[int]:
+    """A process's direct children (gunicorn's workers), from /proc."""
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -267,31 +275,40 @@ def gunicorn(app_path: str, env: dict[str, str], *, workers: int = 2,
     proc = subprocess.Popen(cmd, cwd=REPO_DIR, env=env, stdout=fh, stderr=subprocess.STDOUT)
     server = Server(proc, port, log)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(server.base + ready_path, timeout=2) as resp:
-                    resp.read()
-                # every worker must have imported the app before we measure
-                time.sleep(0.5 + 0.2 * workers)
-                break
-            except (urllib.error.URLError, ConnectionError, OSError):
-                if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"gunicorn not ready: {log.read_text()[-3000:]}") from None
-                time.sleep(0.2)
+        wait_until_serving(proc, server.base + ready_path, log)
+        time.sleep(0.5 + 0.2 * workers)  # every worker must have imported the app
         yield server
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        stop_process(proc)
         fh.close()
+
+
+def wait_until_serving(proc: subprocess.Popen, url: str, log: Path,
+                       timeout: float = 60) -> None:
+    """Poll `url` until it answers; the server's log tail in the error if it never does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                resp.read()
+            return
+        except (urllib.error.URLError, ConnectionError, OSError):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server not ready: {log.read_text()[-3000:]}") from None
+            time.sleep(0.2)
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """SIGTERM (a clean exit: queued log rows are written), then kill after 20 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 def http_json(method: str, url: str, *, key: str | None = None, body: Any = None,

@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import random
-import signal
 import sqlite3
 import subprocess
 import tempfile
@@ -35,6 +34,8 @@ from bench.common import (
     http_json,
     latency_summary,
     results_path,
+    stop_process,
+    wait_until_serving,
 )
 
 QUESTIONS = ["Quanto tempo ci vuole per la consegna in Sardegna?", "Do you ship to Malta?",
@@ -72,18 +73,8 @@ def _start(server_args: list[str], env: dict[str, str], log: Path) -> tuple[subp
     proc = subprocess.Popen(cmd, cwd=REPO_DIR, env=env, stdout=log.open("w"),
                             stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(base + "/api/v1/openapi.json", timeout=2) as resp:
-                resp.read()
-            return proc, base
-        except (urllib.error.URLError, ConnectionError, OSError):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server not ready: {log.read_text()[-3000:]}") from None
-            time.sleep(0.3)
+    wait_until_serving(proc, base + "/api/v1/openapi.json", log)
+    return proc, base
 
 
 def _prepare(base: str, key: str) -> str:
@@ -167,15 +158,6 @@ def _drive(base: str, key: str, assistant_id: str, clients: int,
             "latencies": latencies, **counted}
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGTERM)  # a clean exit flushes queued log rows
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
 def _logged(instance: str, org_id: str) -> int:
     with sqlite3.connect(Path(instance) / "companin.db") as conn:
         return conn.execute("SELECT count(*) FROM request_logs WHERE org_id = ?",
@@ -195,7 +177,7 @@ def run_one(label: str, server_args: list[str], clients: int,
             before = _logged(instance, org["organization_id"])  # the set-up calls
             figures = _drive(base, org["api_key"], assistant_id, clients, seconds)
         finally:
-            _stop(proc)
+            stop_process(proc)
         figures["logged"] = _logged(instance, org["organization_id"]) - before
         figures["label"] = label
         return figures

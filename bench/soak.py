@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    child_pids,
     services_stack,
     REPO_DIR,
     VENV_BIN,
@@ -41,14 +42,6 @@ def _rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        raw = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return []
-    return [int(p) for p in raw]
 
 
 def _multipart(url: str, key: str, name: str, data: bytes) -> int:
@@ -138,7 +131,7 @@ def _drive(server: Any, worker: subprocess.Popen, tenants: list[dict], seconds: 
         convs.append((key, asst["id"]))
     time.sleep(8)
     procs = {"gunicorn master": server.proc.pid, "rq worker": worker.pid}
-    for n, pid in enumerate(_children(server.proc.pid)):
+    for n, pid in enumerate(child_pids(server.proc.pid)):
         procs[f"gunicorn worker {n}"] = pid
     deadline = time.monotonic() + seconds
     started = time.monotonic()

@@ -50,19 +50,16 @@ class RequestLogWriter:
         self._flush_lock = threading.Lock()  # one writer at a time keeps rows in order
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
-        self._wake = threading.Event()
         self._retry_delay = 0.0
         self.dropped = 0
         self.failed_flushes = 0
         self.written = 0
 
     def write(self, row: dict[str, Any], touch: Touch | None = None) -> None:
-        if self.flush_seconds <= 0 and not self._pending:
-            if self._write_now([row], [touch] if touch else []):
-                return
-            self._enqueue(row, touch)  # the database is away: the thread retries it
+        if (self.flush_seconds <= 0 and not self._pending
+                and self._write_now([row], [touch] if touch else [])):
             return
-        self._enqueue(row, touch)
+        self._enqueue(row, touch)  # batched, or the database is away: the thread retries
 
     def _enqueue(self, row: dict[str, Any], touch: Touch | None) -> None:
         with self._pending_lock:
@@ -138,7 +135,7 @@ class RequestLogWriter:
             atexit.register(self.close)
 
     def close(self) -> None:
-        """Flush on the way out (atexit, gunicorn's worker_exit); one retry if it fails."""
+        """Flush on the way out (atexit); one retry if it fails."""
         if not self.flush():
             time.sleep(RETRY_FIRST_SECONDS)
             self.flush()
@@ -149,7 +146,7 @@ class RequestLogWriter:
         while True:
             wait = self._retry_delay or (self.flush_seconds if self.flush_seconds > 0
                                          else RETRY_FIRST_SECONDS)
-            self._wake.wait(wait)
+            time.sleep(wait)
             if self.flush():
                 self._retry_delay = 0.0
             else:

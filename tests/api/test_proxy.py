@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bench.common import free_port
 from tests.factories import make_tenant
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,16 +29,10 @@ pytestmark = pytest.mark.skipif(shutil.which("nginx") is None,
                                 reason="nginx is not installed (make proxy-deps)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def _nginx(upstream_port: int) -> Iterator[int]:
     """nginx with deploy/nginx-companin.conf as the site, ports swapped for free ones."""
-    port = _free_port()
+    port = free_port()
     site = SITE.read_text()
     assert "server 127.0.0.1:8000;" in site and "listen 127.0.0.1:8080;" in site
     site = (site.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream_port};")

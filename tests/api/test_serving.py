@@ -10,11 +10,11 @@ import signal
 import time
 import urllib.request
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
 
+from bench.common import child_pids
 from tests.factories import make_tenant
 
 
@@ -120,7 +120,7 @@ def test_changing_the_limit_keeps_what_was_spent_in_the_window(app):
     assert t.get("/api/v1/assistants/").status_code == 429  # 5 spent > 4: not a fresh budget
 
 
-def _gunicorn(env: dict[str, str], workers: int, log: Path):  # noqa: ANN202
+def _gunicorn(env: dict[str, str], workers: int):  # noqa: ANN202
     from bench.common import gunicorn
 
     return gunicorn("wsgi:app", env, workers=workers, worker_class="gthread", threads=2,
@@ -136,20 +136,15 @@ def _get(url: str, key: str) -> int:
         return exc.code
 
 
-def _worker_pids(master: int) -> list[int]:
-    raw = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    return [int(p) for p in raw]
-
-
 def test_sigterm_to_a_gunicorn_worker_flushes_its_queued_log_rows(app, tmp_path):
     t = make_tenant(app, "Graceful")
     env = {**os.environ, "REQUEST_LOG_FLUSH_SECONDS": "3600",  # only the exit writes
            "PYTHONPATH": os.getcwd()}
-    with _gunicorn(env, 1, tmp_path / "g.log") as server:
+    with _gunicorn(env, 1) as server:
         codes = [_get(server.base + "/api/v1/assistants/", t.secret) for _ in range(7)]
         assert codes == [200] * 7
         assert _log_count(app, t.org_id) == 0  # queued in the worker
-        (worker,) = _worker_pids(server.proc.pid)
+        (worker,) = child_pids(server.proc.pid)
         os.kill(worker, signal.SIGTERM)
         deadline = time.monotonic() + 30
         while _log_count(app, t.org_id) < 7:
@@ -202,7 +197,7 @@ def test_revocation_and_limit_changes_reach_every_gunicorn_worker_at_once(app, t
 
     t = make_tenant(app, "Two workers", rate_limit=100_000)
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    with _gunicorn(env, 2, tmp_path / "g.log") as server:
+    with _gunicorn(env, 2) as server:
         url = server.base + "/api/v1/assistants/"
         assert [_get(url, t.secret) for _ in range(30)] == [200] * 30  # both workers cache
         with app.app_context():
