@@ -68,7 +68,8 @@ def logs(query: LogsQuery) -> LogPage | Response:
 
 @bp.get("/usage/")
 @endpoint(summary="Requests, errors, 429s and p50/p95 latency per hour or day",
-          tags=TAGS, query=UsageQuery, response=UsageOut, errors=(404,))
+          tags=TAGS, query=UsageQuery, response=UsageOut, errors=(404,),
+          read_in_transaction=True)  # rows streamed by a server-side cursor
 def usage(query: UsageQuery) -> UsageOut:
     scope = _scope(query, USAGE_DEFAULT_SPAN[query.interval])
     return UsageOut(**queries.usage(scope, query.interval), **_echo(scope))
@@ -76,7 +77,8 @@ def usage(query: UsageQuery) -> UsageOut:
 
 @bp.get("/endpoints/")
 @endpoint(summary="Per route template: count, error rate, p50/p95 latency, share",
-          tags=TAGS, query=AnalyticsQuery, response=EndpointsOut, errors=(404,))
+          tags=TAGS, query=AnalyticsQuery, response=EndpointsOut, errors=(404,),
+          read_in_transaction=True)  # rows streamed by a server-side cursor
 def endpoints(query: AnalyticsQuery) -> EndpointsOut:
     scope = _scope(query, timedelta(days=queries.DEFAULT_ENDPOINTS_DAYS))
     return EndpointsOut(**queries.endpoints(scope), **_echo(scope))
@@ -97,7 +99,8 @@ def rate_limits(query: PagedQuery) -> RateLimitsOut:
 @bp.get("/feedback/")
 @endpoint(summary="Ratings: count, mean, distribution, per assistant and version, "
           "low-rated sources, knowledge gaps", tags=TAGS, query=AnalyticsQuery,
-          response=FeedbackOut, errors=(404,))
+          response=FeedbackOut, errors=(404,),
+          read_in_transaction=True)  # rows streamed by a server-side cursor
 def feedback(query: AnalyticsQuery) -> FeedbackOut:
     scope = _scope(query)
     return FeedbackOut(**feedback_insights(scope), organization_id=scope.org_id,

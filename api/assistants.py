@@ -10,12 +10,15 @@ from api.schemas.assistants import (
     AssistantOut,
     AssistantPage,
     AssistantUpdate,
+    PreviewCreate,
+    PreviewOut,
     VersionOut,
     KnowledgeScope,
     VersionPage,
 )
 from api.schemas.common import ListQuery
 from services import assistants as svc
+from services import preview as preview_svc
 
 bp = Blueprint("assistants", __name__, url_prefix="/api/v1/assistants")
 TAGS = ["Assistants"]
@@ -86,6 +89,16 @@ def version(assistant_id: str, number: int) -> VersionOut:
           response=AssistantOut, errors=(404,))
 def promote(assistant_id: str, number: int) -> AssistantOut:
     return AssistantOut.of(svc.promote_version(current_org(), assistant_id, number))
+
+
+@bp.post("/<assistant_id>/preview")
+@endpoint(summary="Try a version: the reply it would give and the retrieval trace; "
+          "nothing is stored", tags=TAGS, body=PreviewCreate, response=PreviewOut,
+          errors=(404, 422))
+def preview(assistant_id: str, body: PreviewCreate) -> PreviewOut:
+    return PreviewOut.of(preview_svc.preview(
+        current_org(), assistant_id, body.content, version=body.version,
+        history=[(t.role, t.content) for t in body.history], context=body.context))
 
 
 @bp.get("/<assistant_id>/knowledge")

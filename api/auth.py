@@ -9,10 +9,12 @@ from dataclasses import dataclass
 
 from flask import current_app, g, request
 
+from api.endpoint import reads_outside_transaction
 from errors import Unauthorized
 from models.orgs import ApiKey, Organization
 from models.types import utcnow
 from services import key_cache
+from services.db_retry import read_outside_transaction
 from services.keys import needs_touch
 from services.ratelimit import budget_key
 
@@ -41,6 +43,8 @@ def is_keyed_path(path: str) -> bool:
 def authenticate_request() -> None:
     if not is_keyed_path(request.path):
         return
+    if reads_outside_transaction():
+        read_outside_transaction()
     if "api_key" in request.args:
         raise Unauthorized(
             "API keys are accepted only in the X-API-Key header, never in the URL.",

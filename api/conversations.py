@@ -16,6 +16,8 @@ from api.schemas.conversations import (
     ConversationListQuery,
     ConversationOut,
     ConversationPage,
+    CorrectionCreate,
+    CorrectionOut,
     ExportQuery,
     FeedbackCreate,
     FeedbackOut,
@@ -30,6 +32,7 @@ from api.schemas.common import ListQuery
 from api.streaming import SSE_DOC, SSE_MIMETYPE, sse_response, wants_stream
 from models.types import isoformat
 from services import conversations as svc
+from services import corrections as corrections_svc
 from services import feedback as feedback_svc
 from services.conversations import ConversationFilters, ExportRecord
 
@@ -39,7 +42,10 @@ TAGS = ["Conversations"]
 
 def _filters(query: ConversationListQuery | ExportQuery) -> ConversationFilters:
     return ConversationFilters(session_id=query.session_id, assistant_id=query.assistant_id,
-                               since=query.since, until=query.until)
+                               since=query.since, until=query.until,
+                               rating_max=query.rating_max, answer_type=query.answer_type,
+                               grounded=query.grounded, q=query.q,
+                               external_id=query.external_id, channel=query.channel)
 
 
 @bp.post("/", strict_slashes=False)
@@ -127,6 +133,17 @@ def create_feedback(conversation_id: str, body: FeedbackCreate) -> FeedbackOut:
     data = body.model_dump(exclude_none=True)
     data["actor"] = body.actor.model_dump(exclude_none=True)
     return FeedbackOut.of(feedback_svc.create_feedback(current_org(), conversation_id, data))
+
+
+@bp.post("/<conversation_id>/messages/<message_id>/corrections")
+@endpoint(summary="Correct a reply: the right answer becomes a Q&A pair for its question",
+          tags=TAGS, body=CorrectionCreate, response=CorrectionOut, status=201,
+          errors=(404, 422))
+def create_correction(conversation_id: str, message_id: str,
+                      body: CorrectionCreate) -> CorrectionOut:
+    return CorrectionOut.of(corrections_svc.correct(
+        current_org(), conversation_id, message_id, answer=body.answer,
+        question=body.question))
 
 
 @bp.get("/<conversation_id>/feedback")

@@ -42,6 +42,17 @@ class EndpointDoc:
     body_doc: Any = None
     also: tuple[int, ...] = ()
     media: dict[str, dict[str, Any]] | None = None
+    # A GET view that streams rows through a server-side cursor needs a transaction;
+    # every other GET view reads in autocommit (services.db_retry).
+    read_in_transaction: bool = False
+
+
+def reads_outside_transaction() -> bool:
+    """Whether this request's view is a read that runs in autocommit."""
+    if request.method not in ("GET", "HEAD"):
+        return False
+    doc = getattr(current_app.view_functions.get(request.endpoint or ""), "__openapi__", None)
+    return doc is not None and not doc.read_in_transaction
 
 
 def pydantic_fields(exc: ValidationError) -> dict[str, list[str]]:
@@ -160,12 +171,13 @@ def endpoint(
     query: type[BaseModel] | None = None, response: Any = None, status: int = 200,
     multipart: dict[str, Any] | None = None, auth: bool = True, errors: tuple[int, ...] = (),
     body_doc: Any = None, also: tuple[int, ...] = (),
-    media: dict[str, dict[str, Any]] | None = None,
+    media: dict[str, dict[str, Any]] | None = None, read_in_transaction: bool = False,
 ) -> Callable:
     """Decorate a view: `body=`/`query=` models are parsed and passed as kwargs."""
     doc = EndpointDoc(summary=summary, tags=tags, body=body, query=query, response=response,
                       status=status, multipart=multipart, auth=auth, errors=errors,
-                      body_doc=body_doc, also=also, media=media)
+                      body_doc=body_doc, also=also, media=media,
+                      read_in_transaction=read_in_transaction)
 
     def decorate(fn: Callable) -> Callable:
         @wraps(fn)
@@ -177,7 +189,9 @@ def endpoint(
             if body is not None:
                 kwargs["body"] = parse_model(body, read_json())
             if request.method in ("GET", "HEAD"):  # a read may run again on a dead connection
-                return to_response(first_read(lambda: fn(**kwargs)), status)
+                return to_response(first_read(lambda: fn(**kwargs),
+                                              outside_transaction=not read_in_transaction),
+                                   status)
             return to_response(fn(**kwargs), status)
 
         view.__openapi__ = doc  # type: ignore[attr-defined]

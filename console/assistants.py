@@ -5,6 +5,9 @@ console/scope.py. Every change goes through services.assistants, as the API's do
 """
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from flask import Blueprint, Response, make_response, render_template, request
 from flask_login import current_user
 
@@ -16,9 +19,13 @@ from console.access import (
     toast,
 )
 from console.assistant_form import parse_create, parse_update, values_of
+from errors import ValidationFailed
 from extensions import htmx
+from services import answering
 from services import assistants as svc
 from services import overview
+from services import preview as preview_svc
+from services.knowledge.scoring import GATE
 
 bp = require_login(Blueprint("console_assistants", __name__, url_prefix="/console/assistants"))
 PAGE_SIZE = 50
@@ -57,8 +64,70 @@ def detail(assistant_id: str) -> str:
     assistant = svc.get_assistant(org, assistant_id)
     versions = svc.list_versions(org, assistant, limit=100, cursor=None).items
     titles = {s.id: s.title for s in overview.knowledge_sources(org)}
-    return render_template("assistants/detail.html", assistant=assistant, versions=versions,
-                           source_titles=titles)
+    return render_template("assistants/detail.html", source_titles=titles,
+                           **_preview_panel(assistant, versions, assistant.live_version))
+
+
+@bp.route("/<assistant_id>/preview", methods=["GET", "POST"])
+def preview(assistant_id: str) -> str | tuple[str, int]:
+    """Ask a version (the picker's, default live) with the panel's history; read-only, so
+    viewers may try assistants too. GET starts over."""
+    org = current_org()
+    assistant = svc.get_assistant(org, assistant_id)
+    versions = svc.list_versions(org, assistant, limit=100, cursor=None).items
+    number = _version_number(request.values.get("version"), assistant.live_version)
+    history = _history(request.form.get("history"))
+    status, errors, transcript, trace = 200, {}, list(history), None
+    if request.method == "POST":
+        question = request.form.get("content", "")
+        try:
+            result = preview_svc.preview(org, assistant_id, question, version=number,
+                                         history=[(t["role"], t["content"]) for t in history])
+        except ValidationFailed as exc:
+            status, errors = 422, exc.fields
+        else:
+            transcript += [{"role": "user", "content": question},
+                           {"role": "assistant", "content": result.reply.content,
+                            "reply": result.reply}]
+            trace = result.trace
+    panel = _preview_panel(assistant, versions, number, transcript=transcript, trace=trace,
+                           errors=errors)
+    if htmx:
+        return render_template("assistants/_preview.html", **panel), status
+    titles = {s.id: s.title for s in overview.knowledge_sources(org)}
+    return render_template("assistants/detail.html", source_titles=titles,
+                           **panel), status
+
+
+def _preview_panel(assistant: Any, versions: list, number: int, *,
+                   transcript: list | None = None, trace: list | None = None,
+                   errors: dict | None = None) -> dict[str, Any]:
+    turns = [{"role": t["role"], "content": t["content"]} for t in transcript or []]
+    return {"assistant": assistant, "versions": versions, "selected_version": number,
+            "transcript": transcript or [],
+            "trace": trace, "errors": errors or {}, "gate": GATE, "given": answering.TOP_K,
+            "history_json": json.dumps(turns[-preview_svc.MAX_HISTORY:], ensure_ascii=False)}
+
+
+def _version_number(raw: str | None, live: int) -> int:
+    try:
+        return int(raw) if raw else live
+    except ValueError:
+        return live
+
+
+def _history(raw: str | None) -> list[dict[str, str]]:
+    """The panel's earlier turns; anything malformed starts the conversation afresh (the
+    service still checks every turn)."""
+    try:
+        turns = json.loads(raw or "[]")
+    except ValueError:
+        return []
+    if not isinstance(turns, list):
+        return []
+    return [{"role": t["role"], "content": t["content"]} for t in turns
+            if isinstance(t, dict) and isinstance(t.get("role"), str)
+            and isinstance(t.get("content"), str)]
 
 
 @bp.route("/<assistant_id>/edit", methods=["GET", "POST"])

@@ -1,18 +1,20 @@
 """Conversations: the list (assistant, session, date range) with HTMX paging, and the
 transcript — messages oldest first, each reply's citations opening the cited passage in
-place, the session's context and metadata, and the feedback left. Read-only.
+place, the session's context and metadata, and the feedback left. Writers can correct a
+reply there ("Improve this answer": services.corrections); nothing else changes here.
 """
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, Response, render_template, request, url_for
 
 from console import records
-from console.access import current_org, require_login
-from errors import NotFound
+from console.access import current_org, redirect_with_toast, require_login, requires_write
+from errors import NotFound, ValidationFailed
 from extensions import htmx
 from models.knowledge import KnowledgeChunk, KnowledgeSource
 from services import contexts as context_svc
 from services import conversations as svc
+from services import corrections as corrections_svc
 from services import feedback as feedback_svc
 from services import sessions as session_svc
 
@@ -30,16 +32,27 @@ def index() -> str:
     dates = records.parse_range(request.args)
     since, until = dates.bounds
     assistant_id = request.args.get("assistant_id")
+    rating_max = request.args.get("rating_max", "")
+    answer_type = request.args.get("answer_type")
+    grounded = {"yes": True, "no": False}.get(request.args.get("grounded", ""))
     filters = svc.ConversationFilters(
         session_id=records.clean_text(request.args.get("session_id"), 80),
         assistant_id=assistant_id if assistant_id in names else None,
-        since=since, until=until)
+        since=since, until=until,
+        rating_max=int(rating_max) if rating_max in ("1", "2", "3", "4", "5") else None,
+        answer_type=answer_type if answer_type in svc.ANSWER_TYPES else None,
+        grounded=grounded, q=records.clean_text(request.args.get("q"), 200),
+        external_id=records.clean_text(request.args.get("external_id"), 255),
+        channel=records.clean_text(request.args.get("channel"), 64))
     page = svc.list_conversations(org, filters, limit=PAGE_SIZE,
                                   cursor=request.args.get("cursor") or None)
     ids = [c.id for c in page.items]
     args = {"assistant_id": filters.assistant_id, "session_id": filters.session_id,
             "since": dates.since.isoformat() if dates.since else None,
-            "until": dates.until.isoformat() if dates.until else None}
+            "until": dates.until.isoformat() if dates.until else None,
+            "rating_max": filters.rating_max, "answer_type": filters.answer_type,
+            "grounded": {True: "yes", False: "no"}.get(filters.grounded), "q": filters.q,
+            "external_id": filters.external_id, "channel": filters.channel}
     args = {k: v for k, v in args.items() if v}
     context = {
         "conversations": page.items, "names": names,
@@ -69,9 +82,15 @@ def transcript(conversation_id: str) -> str:
             by_message.setdefault(f.message_id, []).append(f)
     more = (url_for(".transcript", conversation_id=conversation.id, cursor=page.next_cursor)
             if page.next_cursor else None)
+    improve = {
+        "questions": {m.id: m.content for m in page.items if m.role == "user"},
+        "corrections": corrections_svc.corrections_of(
+            org, [m.id for m in page.items if m.role == "assistant"]),
+    }
     if htmx and request.args.get("cursor"):
         return render_template("conversations/_messages.html", conversation=conversation,
-                               messages=page.items, more=more, by_message=by_message)
+                               messages=page.items, more=more, by_message=by_message,
+                               **improve)
     session = session_svc.get_session(org, conversation.session_id)
     externals = session_svc.end_user_external_ids(
         org, {session.end_user_id} if session.end_user_id else set())
@@ -80,7 +99,28 @@ def transcript(conversation_id: str) -> str:
         more=more, by_message=by_message, feedback=feedback, session=session,
         external_id=externals.get(session.end_user_id or ""),
         context_attributes=context_svc.session_attributes(org, session.id),
-        names=records.assistant_names(org))
+        names=records.assistant_names(org), **improve)
+
+
+@bp.post("/<conversation_id>/messages/<message_id>/correction")
+@requires_write
+def correct(conversation_id: str, message_id: str) -> Response:
+    """"Improve this answer": the right answer becomes a Q&A pair for the question."""
+    org = current_org()
+    try:
+        made = corrections_svc.correct(org, conversation_id, message_id,
+                                       answer=request.form.get("answer", ""),
+                                       question=request.form.get("question"))
+    except ValidationFailed as exc:
+        problems = "; ".join(m for messages in exc.fields.values() for m in messages)
+        return redirect_with_toast(".transcript", f"Not saved: {problems}", "error",
+                                   conversation_id=conversation_id,
+                                   _anchor=f"improve-{message_id}")
+    return redirect_with_toast(
+        ".transcript", "Already in the knowledge base; now linked to this reply."
+        if made.duplicate else "Saved as a Q&A pair: once it is indexed (a few seconds), "
+        "this question gets this answer.", conversation_id=conversation_id,
+        _anchor=f"msg-{message_id}")
 
 
 @bp.get("/<conversation_id>/citations/<chunk_id>")

@@ -1,6 +1,7 @@
 """Sessions: the list (channel, end user's external id, active/ended, assistant) with
-HTMX paging, and one session's page: who, which channel, its context attributes and
-metadata, and the conversations held in it. Read-only for every role.
+HTMX paging, one session's page (who, which channel, its context attributes and metadata,
+the conversations held in it), and one customer's page joining their sessions and
+conversations across channels. Read-only for every role.
 """
 from __future__ import annotations
 
@@ -69,3 +70,22 @@ def detail(session_id: str) -> str:
         conversations=conversations, names=records.assistant_names(org),
         ratings=records.ratings(org, conv_ids),
         previews=records.first_questions(org, conv_ids))
+
+
+@bp.get("/customers/<end_user_id>")
+def customer(end_user_id: str) -> str:
+    """One person (an end user known by the organization's id) across every channel."""
+    org = current_org()
+    end_user = EndUser.get_for_org(end_user_id, org)
+    sessions = svc.list_sessions(org, limit=100, cursor=None,
+                                 external_id=end_user.external_id).items
+    conversations = conversation_svc.list_conversations(
+        org, conversation_svc.ConversationFilters(external_id=end_user.external_id),
+        limit=100, cursor=None).items
+    conv_ids = [c.id for c in conversations]
+    return render_template(
+        "sessions/customer.html", end_user=end_user, sessions=sessions,
+        channels=sorted({s.channel for s in sessions if s.channel}),
+        counts=records.conversation_counts(org, [s.id for s in sessions]),
+        conversations=conversations, names=records.assistant_names(org),
+        ratings=records.ratings(org, conv_ids), previews=records.first_questions(org, conv_ids))

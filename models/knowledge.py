@@ -61,6 +61,10 @@ class KnowledgeSource(OrgScoped, Timestamps, db.Model):
     question: Mapped[str | None] = mapped_column(Text)
     answer: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[list] = mapped_column(JSONType, nullable=False, default=list)
+    # A Q&A pair made to correct an assistant reply (SPEC §11): the reply it corrects.
+    corrects_message_id: Mapped[str | None] = mapped_column(
+        String(40), ForeignKey("messages.id", ondelete="SET NULL",
+                               name="fk_knowledge_sources_corrects_message"), index=True)
 
 
 class KnowledgeChunk(OrgScoped, db.Model):

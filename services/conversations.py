@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, func, select, update
 
 from errors import AppError, ValidationFailed
 from extensions import db
 from models.base import grouped_for_org
 from models.assistants import Assistant
-from models.conversations import Conversation, Message
+from models.conversations import Conversation, Feedback, Message
 from models.orgs import Organization
-from models.sessions import Session
+from models.sessions import EndUser, Session
 from models.types import utcnow
 from services import answering
 from services.answering import Prepared, Reply, ReplyStream, Retriever
@@ -37,12 +37,24 @@ MAX_CONTENT_CHARS = 8000
 log = logging.getLogger("companin.conversations")
 
 
+ANSWER_TYPES = ("qa_match", "extractive", "generative", "no_answer")
+
+
 @dataclass
 class ConversationFilters:
+    """What a support lead narrows a review to (SPEC §5 and §11). Message and feedback
+    filters keep a conversation when any of its replies (or ratings) matches."""
+
     session_id: str | None = None
     assistant_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    rating_max: int | None = None  # some rating at most this
+    answer_type: str | None = None  # some reply of this type (e.g. no_answer)
+    grounded: bool | None = None  # some reply grounded (true) or not grounded (false)
+    q: str | None = None  # text in any message, case-insensitive
+    external_id: str | None = None  # the end user's id in the organization's systems
+    channel: str | None = None  # the session's channel
 
 
 def create_conversation(org: Organization, *, session_id: str, assistant_id: str | None = None,
@@ -89,7 +101,34 @@ def conversation_query(org: Organization | str, filters: ConversationFilters) ->
         stmt = stmt.where(Conversation.created_at >= _utc(filters.since))
     if filters.until is not None:
         stmt = stmt.where(Conversation.created_at < _utc(filters.until))
+    replies = Message.query_for_org(org).where(Message.conversation_id == Conversation.id,
+                                               Message.role == "assistant")
+    if filters.answer_type is not None:
+        stmt = stmt.where(replies.where(Message.answer_type == filters.answer_type).exists())
+    if filters.grounded is not None:
+        stmt = stmt.where(replies.where(Message.grounded.is_(filters.grounded)).exists())
+    if filters.q:
+        pattern = "%" + _escape_like(filters.q.lower()) + "%"
+        stmt = stmt.where(Message.query_for_org(org).where(
+            Message.conversation_id == Conversation.id,
+            func.lower(Message.content).like(pattern, escape="\\")).exists())
+    if filters.rating_max is not None:
+        stmt = stmt.where(Feedback.query_for_org(org).where(
+            Feedback.conversation_id == Conversation.id,
+            Feedback.rating <= filters.rating_max).exists())
+    if filters.external_id is not None:
+        stmt = stmt.where(Conversation.end_user_id.in_(
+            EndUser.query_for_org(org).where(EndUser.external_id == filters.external_id)
+            .with_only_columns(EndUser.id)))
+    if filters.channel is not None:
+        stmt = stmt.where(Conversation.session_id.in_(
+            Session.query_for_org(org).where(Session.channel == filters.channel)
+            .with_only_columns(Session.id)))
     return stmt
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _utc(value: datetime) -> datetime:

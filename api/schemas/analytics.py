@@ -164,6 +164,9 @@ class KnowledgeGap(BaseModel):
     question: str
     count: int
     last_asked_at: Timestamp
+    last_message_id: str = Field(..., description="The latest \"I don't know\" reply to it: "
+                                 "correct it with POST .../messages/{id}/corrections.")
+    last_conversation_id: str
 
 
 class FeedbackOut(RatingSummary):

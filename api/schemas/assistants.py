@@ -8,6 +8,7 @@ import langcodes
 from pydantic import BaseModel, Field, field_validator
 
 from api.schemas.common import Strict, Timestamp
+from api.schemas.conversations import Citation
 
 _TASK_KEY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
@@ -141,3 +142,63 @@ class AssistantPage(BaseModel):
 class VersionPage(BaseModel):
     items: list[VersionOut]
     next_cursor: str | None
+
+
+class PreviewTurn(Strict):
+    role: Literal["user", "assistant"]
+    content: str = Field(..., min_length=1, max_length=8000)
+
+
+class PreviewCreate(Strict):
+    content: str = Field(..., min_length=1, max_length=8000,
+                         description="The question, as a customer would write it.")
+    version: int | None = Field(None, ge=1, description="Default: the live version. Any "
+                                "version answers, drafts included.")
+    history: list[PreviewTurn] = Field(default_factory=list, max_length=20,
+                                       description="Earlier turns, oldest first.")
+    context: dict | None = Field(None, description="Session context attributes, as a "
+                                 "session's contexts would give them.")
+
+
+class PreviewReply(BaseModel):
+    content: str
+    citations: list[Citation]
+    assistant_version: int
+    model: str
+    answer_type: str = Field(..., description="qa_match | extractive | generative | no_answer")
+    grounded: bool
+    latency_ms: int
+    status: Literal["complete", "truncated", "incomplete"] = "complete"
+    fallback_reason: str | None = None
+
+
+class TraceItem(BaseModel):
+    source_id: str
+    chunk_id: str
+    title: str
+    kind: str
+    lexical_rank: int | None = Field(None, description="Place among the full-text "
+                                     "candidates (1 = best); null: not found that way.")
+    vector_rank: int | None = Field(None, description="Place among the vector candidates.")
+    lexical_score: float | None
+    vector_score: float | None
+    score: float = Field(..., description="The final relevance score that orders results "
+                         "and that the gate compares.")
+    passed: bool = Field(..., description="Whether the score passes the relevance gate.")
+    given_to_engine: bool = Field(..., description="Among the passages the answer engine "
+                                  "was given.")
+    text: str
+
+
+class PreviewOut(BaseModel):
+    reply: PreviewReply
+    trace: list[TraceItem]
+
+    @classmethod
+    def of(cls, result) -> "PreviewOut":  # noqa: ANN001 - services.preview.Preview
+        r = result.reply
+        return cls(reply=PreviewReply(
+            content=r.content, citations=r.citations, assistant_version=r.assistant_version,
+            model=r.model, answer_type=r.answer_type, grounded=r.grounded,
+            latency_ms=r.latency_ms, status=r.status, fallback_reason=r.fallback_reason),
+            trace=[TraceItem(**t) for t in result.trace])

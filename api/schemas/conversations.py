@@ -20,6 +20,18 @@ class ConversationFilterFields(BaseModel):
     assistant_id: str | None = Field(None, max_length=80)
     since: IsoDateTime | None = Field(None, description="ISO 8601; inclusive (UTC if no zone).")
     until: IsoDateTime | None = Field(None, description="ISO 8601; exclusive (UTC if no zone).")
+    rating_max: int | None = Field(None, ge=1, le=5, description="Conversations with a "
+                                   "rating at most this (1 or 2: the unhappy ones).")
+    answer_type: Literal["qa_match", "extractive", "generative", "no_answer"] | None = Field(
+        None, description="Conversations with a reply of this type (no_answer: an "
+        "\"I don't know\").")
+    grounded: bool | None = Field(None, description="Conversations with a reply that was "
+                                  "grounded (true) or not grounded (false).")
+    q: str | None = Field(None, min_length=1, max_length=200,
+                          description="Text in any message, case-insensitive.")
+    external_id: str | None = Field(None, max_length=255,
+                                    description="The end user's id in your systems.")
+    channel: str | None = Field(None, max_length=64, description="The session's channel.")
 
 
 class ConversationListQuery(ListQuery, ConversationFilterFields):
@@ -181,3 +193,32 @@ class FeedbackOut(BaseModel):
 class FeedbackPage(BaseModel):
     items: list[FeedbackOut]
     next_cursor: str | None
+
+
+class CorrectionCreate(Strict):
+    answer: str = Field(..., min_length=1, max_length=20000,
+                        description="The right answer, as the assistant should give it.")
+    question: str | None = Field(None, min_length=1, max_length=2000, description="Default: "
+                                 "the customer message the reply answered.")
+
+
+class CorrectionOut(BaseModel):
+    id: str = Field(..., description="The Q&A source made (kq_…).")
+    message_id: str
+    conversation_id: str
+    question: str
+    answer: str
+    status: Literal["queued", "processing", "ready", "failed"]
+    job_id: str | None
+    duplicate: bool = Field(..., description="The organization already had this very pair; "
+                            "it is now linked to the reply too.")
+    feedback_ids: list[str] = Field(..., description="Feedback given on the corrected reply.")
+    created_at: Timestamp
+
+    @classmethod
+    def of(cls, c) -> "CorrectionOut":  # noqa: ANN001 - services.corrections.Correction
+        s = c.source
+        return cls(id=s.id, message_id=c.message.id, conversation_id=c.message.conversation_id,
+                   question=s.question or "", answer=s.answer or "", status=s.status,
+                   job_id=s.last_job_id, duplicate=c.duplicate, feedback_ids=c.feedback_ids,
+                   created_at=s.created_at)

@@ -37,6 +37,8 @@ class SourceOut(BaseModel):
     question: str | None = None
     answer: str | None = None
     tags: list[str] = Field(default_factory=list)
+    corrects_message_id: str | None = Field(
+        None, description="Q&A pairs made by a correction: the assistant reply corrected.")
 
     @classmethod
     def of(cls, s, **extra: Any) -> "SourceOut":  # noqa: ANN001 - ORM row
@@ -49,6 +51,7 @@ class SourceOut(BaseModel):
             filename=s.filename, file_type=s.file_type, byte_size=s.byte_size,
             metadata=dict(s.details or {}), url=s.url, final_url=s.final_url,
             fetched_at=s.fetched_at, question=s.question, answer=s.answer,
+            corrects_message_id=s.corrects_message_id,
             tags=list(s.tags or []))
 
 

@@ -251,3 +251,18 @@
       : n + " files: " + Array.prototype.map.call(input.files, function (f) { return f.name; }).join(", ");
   });
 })();
+
+// "Improve this answer" links (low ratings, knowledge gaps) open the reply's form.
+(function () {
+  function openImprove() {
+    var id = decodeURIComponent(location.hash.slice(1));
+    if (id.indexOf("improve-") !== 0) return;
+    var el = document.getElementById(id);
+    if (!el || el.tagName !== "DETAILS") return;
+    el.open = true;
+    var answer = el.querySelector("textarea");
+    if (answer) answer.focus();
+  }
+  document.addEventListener("DOMContentLoaded", openImprove);
+  window.addEventListener("hashchange", openImprove);
+})();

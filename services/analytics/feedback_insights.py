@@ -10,19 +10,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
 from extensions import db
+from models.conversations import Feedback, Message
+from models.knowledge import KnowledgeSource
 from services.analytics.scope import Scope
 
 LOW_RATING = 2
 TOP_SOURCES = 10
 TOP_GAPS = 20
-
-
-def _models() -> tuple[Any, Any] | None:
-    try:
-        from models.conversations import Feedback, Message
-    except ImportError:
-        return None
-    return Feedback, Message
 
 
 def _summary(rows: list[tuple[int, int]]) -> dict[str, Any]:
@@ -36,16 +30,8 @@ def _summary(rows: list[tuple[int, int]]) -> dict[str, Any]:
             "distribution": dist}
 
 
-def empty_insights() -> dict[str, Any]:
-    return {**_summary([]), "per_assistant": [], "per_version": [],
-            "low_rated_sources": [], "knowledge_gaps": []}
-
-
 def feedback_insights(scope: Scope) -> dict[str, Any]:
-    models = _models()
-    if models is None:
-        return empty_insights()
-    feedback, message = models
+    feedback, message = Feedback, Message
     # Feedback carries no API key: api_key_id does not narrow ratings.
     where = _criteria(scope, feedback)
     by_rating = db.session.execute(
@@ -110,10 +96,6 @@ def _low_rated_sources(feedback: Any, where: list[Any]) -> list[dict[str, Any]]:
 def _source_titles(ids: list[str]) -> dict[str, str]:
     if not ids:
         return {}
-    try:
-        from models.knowledge import KnowledgeSource
-    except ImportError:
-        return {}
     return dict(db.session.execute(
         select(KnowledgeSource.id, KnowledgeSource.title)
         .where(KnowledgeSource.id.in_(ids))).all())
@@ -123,17 +105,20 @@ def _knowledge_gaps(message: Any, where: list[Any]) -> list[dict[str, Any]]:
     """Questions the assistant answered with "I don't know" (answer_type no_answer),
     grouped by their normalized text, most frequent first."""
     question = aliased(message)
-    stmt = (select(question.content, message.created_at)
+    stmt = (select(question.content, message.created_at, message.id,
+                   message.conversation_id)
             .join(question, question.id == message.reply_to_id)
             .where(*where, message.role == "assistant", message.answer_type == "no_answer")
             .execution_options(yield_per=2000))
     gaps: dict[str, dict[str, Any]] = {}
-    for content, when in db.session.execute(stmt):
+    for content, when, reply_id, conversation_id in db.session.execute(stmt):
         key = " ".join((content or "").lower().split()).rstrip("?!. ")
         gap = gaps.setdefault(key, {"question": content.strip(), "count": 0,
-                                    "last_asked_at": when})
+                                    "last_asked_at": when, "last_message_id": reply_id,
+                                    "last_conversation_id": conversation_id})
         gap["count"] += 1
-        if when > gap["last_asked_at"]:
-            gap["last_asked_at"], gap["question"] = when, content.strip()
+        if when > gap["last_asked_at"]:  # the latest reply is the one to correct
+            gap.update(last_asked_at=when, question=content.strip(),
+                       last_message_id=reply_id, last_conversation_id=conversation_id)
     ordered = sorted(gaps.values(), key=lambda g: (-g["count"], g["question"]))
     return ordered[:TOP_GAPS]

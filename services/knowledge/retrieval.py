@@ -62,6 +62,8 @@ class Hit:
     lexical_only: bool = False  # found by the full-text side alone
     model: str | None = None  # the embedding model that scored it
     same_question: bool = False  # Q&A: the pair's question is this question
+    vector_rank: int | None = None  # 1-based place among the vector candidates
+    lexical_rank: int | None = None  # 1-based place among the full-text candidates
 
 
 def search(org: Organization | str, query: str, *, assistant: Assistant | None = None,
@@ -105,6 +107,7 @@ def search(org: Organization | str, query: str, *, assistant: Assistant | None =
                 cosine[chunk.id] = float(np.dot(stored[chunk.vector_id], qvec))
     question_cos = _question_scores(list(rows.values()), model, qvec)
     from_vectors = {chunk_id for chunk_id, _ in vec_ranked}
+    vector_rank, lexical_rank = _ranks(vec_ranked), _ranks(lex_ranked)
     best_lexical = max(lexical_raw.values(), default=0.0)
     calibration = calibration_for(model)
     question_terms: dict[str | None, set[str]] = {}  # the question analyzed once per language
@@ -132,9 +135,18 @@ def search(org: Organization | str, query: str, *, assistant: Assistant | None =
             coverage=round(coverage, 4), sentence_coverage=round(sentence_cov, 4),
             lexical_norm=round(lexical_norm, 4), language=chunk.language, model=model,
             lexical_only=chunk_id not in from_vectors,
+            vector_rank=vector_rank.get(chunk_id), lexical_rank=lexical_rank.get(chunk_id),
             same_question=question_cos.get(chunk_id, -1.0) >= calibration.same_question))
     hits.sort(key=lambda h: (-h.score, -h.rank_score, h.chunk_id))
     return hits[:top_k]
+
+
+def _ranks(ranked: list[tuple[str, float]]) -> dict[str, int]:
+    """Each chunk's first (best) 1-based place in a candidate list."""
+    ranks: dict[str, int] = {}
+    for place, (chunk_id, _) in enumerate(ranked, start=1):
+        ranks.setdefault(chunk_id, place)
+    return ranks
 
 
 def sentence_similarity(question: str, sentences: list[str], model: str | None) -> list[float]:

@@ -158,11 +158,14 @@ def _clean_qa(item: dict[str, Any], where: str = "") -> dict[str, Any]:
     return {"question": q, "answer": a, "tags": [t.strip() for t in tags]}
 
 
-def create_qas(org: Organization, items: list[dict[str, Any]]
+def create_qas(org: Organization, items: list[dict[str, Any]], *,
+               corrects_message_id: str | None = None
                ) -> tuple[list[KnowledgeSource], Job | None, set[str]]:
     """Create one or many Q&A pairs atomically (all or none) and index them in one job.
     A pair identical to one the organization has (or to an earlier item) is that source,
-    not a new one: returns (sources in item order, the job or None, ids that existed)."""
+    not a new one: returns (sources in item order, the job or None, ids that existed).
+    `corrects_message_id` links the pairs to the assistant reply they correct (an
+    identical pair that corrected nothing yet takes the link too)."""
     if not items:
         raise ValidationFailed({"items": ["Give at least one question and answer."]})
     if len(items) > MAX_QA_BULK:
@@ -176,7 +179,8 @@ def create_qas(org: Organization, items: list[dict[str, Any]]
             errors.update(exc.fields)
     if errors:
         raise ValidationFailed(errors)
-    sources, fresh, existed = _insert_unique(lambda: _insert_qas(org, cleaned))
+    sources, fresh, existed = _insert_unique(
+        lambda: _insert_qas(org, cleaned, corrects_message_id))
     return sources, (_queue(org, fresh) if fresh else None), existed
 
 
@@ -184,7 +188,8 @@ def _qa_digest(question: str, answer: str) -> str:
     return storage.sha256_hex((question + "\n" + answer).encode())
 
 
-def _insert_qas(org: Organization, cleaned: list[dict[str, Any]]
+def _insert_qas(org: Organization, cleaned: list[dict[str, Any]],
+                corrects_message_id: str | None = None
                 ) -> tuple[list[KnowledgeSource], list[KnowledgeSource], set[str]]:
     digests = [_qa_digest(c["question"], c["answer"]) for c in cleaned]
     known = {s.content_sha256: s for s in db.session.execute(
@@ -197,8 +202,11 @@ def _insert_qas(org: Organization, cleaned: list[dict[str, Any]]
         if digest not in known:
             known[digest] = _new_source(org, "qa", title=c["question"][:300],
                                         question=c["question"], answer=c["answer"],
-                                        tags=c["tags"], content_sha256=digest)
+                                        tags=c["tags"], content_sha256=digest,
+                                        corrects_message_id=corrects_message_id)
             fresh.append(known[digest])
+        elif corrects_message_id and known[digest].corrects_message_id is None:
+            known[digest].corrects_message_id = corrects_message_id
         sources.append(known[digest])
     db.session.commit()
     return sources, fresh, existed

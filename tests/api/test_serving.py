@@ -248,3 +248,33 @@ def test_a_revoked_key_gets_401_even_while_its_organization_is_over_budget(app):
         revoke_key(t.org_id, t.key_id)
     resp = t.get("/api/v1/assistants/")
     assert resp.status_code == 401 and resp.json["error"]["code"] == "invalid_api_key"
+
+
+def test_reads_run_outside_a_transaction_and_writes_inside_one(app):
+    """A GET's statements run in autocommit on PostgreSQL (no BEGIN and ROLLBACK round
+    trips); a POST's statements stay in one transaction."""
+    from sqlalchemy import event
+
+    from extensions import db
+
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("reads outside a transaction apply to PostgreSQL (set TEST_DATABASE_URL)")
+    t = make_tenant(app, "Autocommit reads")
+    seen: list[tuple[str, bool]] = []
+
+    def record(conn, _cursor, statement, _params, _context, _many):  # noqa: ANN001
+        if "FROM assistants" in statement or statement.startswith("INSERT INTO assistants"):
+            seen.append((statement.split()[0], conn.connection.dbapi_connection.autocommit))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert t.post("/api/v1/assistants/", json={"name": "A"}).status_code == 201
+        wrote, seen[:] = list(seen), []
+        assert t.get("/api/v1/assistants/").status_code == 200
+        assert t.get("/api/v1/assistants/").status_code == 200  # the key now cached
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert ("INSERT", False) in wrote and ("INSERT", True) not in wrote, wrote
+    assert seen == [("SELECT", True), ("SELECT", True)], seen

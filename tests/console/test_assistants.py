@@ -146,3 +146,26 @@ def test_delete_after_confirmation_hides_the_assistant(corg):
     listing = owner.client.get(resp.headers["Location"]).text
     assert "Old bot” deleted" in listing and 'id="row-' not in listing
     assert corg.tenant.get(f"/api/v1/assistants/{aid}").status_code == 404
+
+
+def test_a_viewer_can_try_an_assistant_and_bad_input_stays_in_the_panel(corg):
+    """The preview panel is read-only (viewers too), HTMX gets the panel alone, a page
+    post the whole page; a blank question is a 422 inside the panel, nothing asked."""
+    aid = create_assistant_via_api(corg.tenant, language="it")["id"]
+    viewer = corg["viewer"]
+    page = viewer.client.get(f"/console/assistants/{aid}")
+    assert page.status_code == 200 and 'id="preview"' in page.text
+    resp = viewer.hx_post(f"/console/assistants/{aid}/preview",
+                          {"content": "Che tempo fa a Lima?", "version": "1",
+                           "history": "not json"})
+    assert resp.status_code == 200, resp.text
+    assert resp.text.lstrip().startswith("<section") and "<html" not in resp.text
+    assert "Non ho" in resp.text and 'data-test="trace"' in resp.text
+    history = json.loads(resp.text.split('name="history" value="', 1)[1].split('"', 1)[0]
+                         .replace("&#34;", '"').replace("&quot;", '"'))
+    assert [t["role"] for t in history] == ["user", "assistant"]
+    resp = viewer.hx_post(f"/console/assistants/{aid}/preview", {"content": "  "})
+    assert resp.status_code == 422 and "Write a message" in resp.text
+    resp = viewer.post(f"/console/assistants/{aid}/preview", {"content": "Ciao?"})
+    assert resp.status_code == 200 and "<html" in resp.text and "data-preview-reply" in resp.text
+    assert corg.tenant.get("/api/v1/conversations/").json["items"] == []

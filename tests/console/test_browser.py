@@ -186,3 +186,84 @@ def test_transcript_citation_opens_the_cited_passage(page, live_server, browser_
     _shot(page, "transcript")
     reply.locator("[data-action=dismiss]").click()
     assert reply.locator("[data-chunk-text]").count() == 0
+
+
+def test_try_a_draft_see_why_it_answered_and_start_over(page, live_server, browser_operator,
+                                                       app, run_jobs):
+    """Issue 13 item 1: ask the draft on the assistant page, open the trace, go on with
+    the conversation, start over; nothing reaches the conversations list."""
+    from tests.console.conftest import make_story
+    from tests.factories import Tenant
+
+    tenant = Tenant(org_id=browser_operator["org_id"], key_id="",
+                    secret=browser_operator["api_key"], client=app.test_client())
+    story = make_story(tenant, run_jobs)
+    resp = tenant.patch(f"/api/v1/assistants/{story.assistant_id}",
+                        json={"language": "it", "note": "Italian draft"})
+    assert resp.status_code == 200 and resp.json["latest_version"] == 2
+    browser_login(page, live_server, browser_operator["email"], browser_operator["password"])
+    page.goto(f"{live_server}/console/assistants/{story.assistant_id}")
+    panel = page.locator("#preview")
+    assert panel.locator("#preview-version").input_value() == "1"  # the live one
+    page.select_option("#preview-version", "2")
+    page.fill("#preview-content", "Do you ship to Switzerland?")
+    page.click("[data-test=preview-ask]")
+    reply = page.locator("[data-preview-reply]")
+    reply.wait_for()
+    assert "within 3 working days" in reply.inner_text()
+    assert "v2" in page.locator("#preview-log .msg-assistant .msg-meta").inner_text()
+    trace = page.locator("[data-test=trace]")
+    assert not trace.locator("table").is_visible()  # one click away
+    trace.locator("summary").click()
+    first = trace.locator("[data-trace-row='1']")
+    assert first.is_visible() and "passed" in first.inner_text()
+    _shot(page, "preview")
+
+    page.fill("#preview-content", "Qual è la capitale del Perù?")  # a second turn, off topic
+    page.click("[data-test=preview-ask]")
+    page.wait_for_selector("#preview-log .msg-assistant >> nth=1")
+    assert page.locator("#preview-log [data-role]").count() == 4
+    assert page.locator("#preview-version").input_value() == "2"  # the picker stays
+    last = page.locator("[data-preview-reply]").last.inner_text()
+    assert last.startswith("Non ho")  # the draft's language
+    page.click("[data-test=preview-reset]")
+    page.wait_for_selector("#preview-log", state="detached")
+    # Only the story's own conversation exists: the preview stored nothing.
+    assert len(tenant.get("/api/v1/conversations/").json["items"]) == 1
+
+
+def test_improve_an_answer_from_a_knowledge_gap(page, live_server, browser_operator, app,
+                                                run_jobs):
+    """Issue 13 item 2: a knowledge-gap row leads to the reply's "Improve this answer"
+    form, the saved correction is a Q&A pair, and the question then gets that answer."""
+    from tests.console.conftest import create_assistant_via_api
+    from tests.factories import Tenant
+
+    tenant = Tenant(org_id=browser_operator["org_id"], key_id="",
+                    secret=browser_operator["api_key"], client=app.test_client())
+    assistant = create_assistant_via_api(tenant)
+    session = tenant.post("/api/v1/sessions/", json={"assistant_id": assistant["id"]}).json
+    conv = tenant.post("/api/v1/conversations/", json={"session_id": session["id"]}).json
+    messages = f"/api/v1/conversations/{conv['id']}/messages"
+    sent = tenant.post(messages, json={"content": "Do you ship to Iceland?"}).json
+    reply_id = sent["reply"]["id"]
+    assert sent["reply"]["answer_type"] == "no_answer"
+
+    browser_login(page, live_server, browser_operator["email"], browser_operator["password"])
+    page.goto(f"{live_server}/console/analytics/")
+    page.click(f"#table-gaps [data-improve='{reply_id}']")
+    page.wait_for_url(re.compile(rf".*/console/conversations/{conv['id']}#improve-{reply_id}$"))
+    form = page.locator(f"#improve-{reply_id}")
+    assert form.get_attribute("open") is not None  # opened by the link
+    assert page.locator(f"#q-{reply_id}").input_value() == "Do you ship to Iceland?"
+    right = "Yes, we ship to Iceland within 5 working days."
+    page.fill(f"#a-{reply_id}", right)
+    form.locator("[data-test=save-correction]").click()
+    page.wait_for_selector(".toast:has-text('once it is indexed')")
+    run_jobs()
+    page.reload()
+    assert page.locator(f"#msg-{reply_id} [data-correction] .badge").first.inner_text() \
+        == "corrected"
+    _shot(page, "correction")
+    again = tenant.post(messages, json={"content": "Do you ship to Iceland?"}).json["reply"]
+    assert again["content"] == right and again["answer_type"] == "qa_match"

@@ -11,7 +11,9 @@ from tests.console.conftest import make_story
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 # Signing in and out are not changes to the organization: every role may do them.
-OPEN_TO_ALL = {"console_auth.login", "console_auth.logout"}
+# Posts that change nothing: signing in and out, and trying an assistant (the preview
+# panel stores no conversation, so viewers may use it as they use the search tester).
+OPEN_TO_ALL = {"console_auth.login", "console_auth.logout", "console_assistants.preview"}
 
 
 def console_rules(app):
@@ -39,14 +41,15 @@ def fill(rule, ids: dict[str, str]) -> str:
 def ids(corg, run_jobs) -> dict[str, str]:
     """One real object of each kind in the viewer's own organization."""
     story = make_story(corg.tenant, run_jobs)
-    return {**story.ids(), "key_id": corg.tenant.key_id, "user_id": corg["admin"].user_id}
+    return {**story.ids(), "key_id": corg.tenant.key_id, "user_id": corg["admin"].user_id,
+            "message_id": story.reply_id}
 
 
 @pytest.fixture
 def foreign_ids(other_corg, run_jobs) -> dict[str, str]:
     story = make_story(other_corg.tenant, run_jobs)
     return {**story.ids(), "key_id": other_corg.tenant.key_id,
-            "user_id": other_corg["admin"].user_id}
+            "user_id": other_corg["admin"].user_id, "message_id": story.reply_id}
 
 
 def test_the_url_map_has_the_routes_these_tests_drive(app):

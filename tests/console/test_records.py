@@ -21,13 +21,16 @@ def test_session_and_conversation_pages_render_read_only_for_every_role(corg, ru
                                                                         role):
     story = make_story(corg.tenant, run_jobs)
     op = corg[role].client
+    transcript = f"/console/conversations/{story.conversation_id}"
     for path in ("/console/sessions/", f"/console/sessions/{story.session_id}",
-                 "/console/conversations/",
-                 f"/console/conversations/{story.conversation_id}"):
+                 "/console/conversations/", transcript):
         resp = op.get(path)
         assert resp.status_code == 200, (path, resp.text[:300])
-        # Nothing here changes state: the only form is the sign-out button.
-        assert resp.text.count('method="post"') == 1 and "hx-post" not in resp.text, path
+        # Nothing here changes state but the sign-out button and, for writers, the
+        # correction form under each reply ("Improve this answer").
+        forms = 1 + (path == transcript and role in ("owner", "admin"))
+        assert resp.text.count('method="post"') == forms and "hx-post" not in resp.text, path
+        assert ("Improve this answer" in resp.text) == (forms == 2), path
     cite = op.get(f"/console/conversations/{story.conversation_id}/citations/"
                   f"{story.chunk_id}", headers={"HX-Request": "true"})
     assert cite.status_code == 200 and "ship to Switzerland within 3 working days" in cite.text
@@ -145,3 +148,55 @@ def test_conversation_filters_by_assistant_session_and_dates(app, corg, run_jobs
     corg.tenant.delete(f"/api/v1/assistants/{sales['id']}")
     html = owner.get("/console/conversations/").text
     assert other in html and "deleted" in html
+
+
+def test_conversation_list_filters_by_rating_answer_text_user_and_channel(corg, run_jobs):
+    """Issue 13 item 4 in the console: the same filters as the API, kept across pages."""
+    story = make_story(corg.tenant, run_jobs)  # whatsapp, crm-42, a Q&A match rated 4
+    session = corg.tenant.post("/api/v1/sessions/", json={
+        "assistant_id": story.assistant_id, "channel": "web",
+        "user": {"external_id": "crm-7"}}).json
+    conv = corg.tenant.post("/api/v1/conversations/", json={"session_id": session["id"]}).json
+    sent = corg.tenant.post(f"/api/v1/conversations/{conv['id']}/messages",
+                            json={"content": "Can I pay with bitcoin?"}).json
+    assert sent["reply"]["answer_type"] == "no_answer"
+    assert corg.tenant.post(f"/api/v1/conversations/{conv['id']}/feedback", json={
+        "rating": 1, "actor": {"type": "customer"}}).status_code == 201
+    viewer = corg["viewer"].client
+    for query, shown in (("rating_max=2", conv["id"]), ("answer_type=no_answer", conv["id"]),
+                         ("grounded=yes", story.conversation_id), ("q=BITCOIN", conv["id"]),
+                         ("external_id=crm-42", story.conversation_id),
+                         ("channel=web", conv["id"])):
+        page = viewer.get(f"/console/conversations/?{query}").text
+        hidden = story.conversation_id if shown == conv["id"] else conv["id"]
+        assert shown in page and hidden not in page, query
+        rows = viewer.get(f"/console/conversations/?{query}",
+                          headers={"HX-Request": "true"}).text
+        assert shown in rows and "<html" not in rows, query
+    page = viewer.get("/console/conversations/?rating_max=9&answer_type=x&grounded=z").text
+    assert story.conversation_id in page and conv["id"] in page  # bad values: no filter
+
+
+def test_a_customer_page_joins_their_sessions_across_channels(corg, other_corg, run_jobs):
+    """Issue 13 item 4: one person's sessions (WhatsApp and web) and conversations on one
+    page, reached from the session page; another organization's customer is a 404."""
+    story = make_story(corg.tenant, run_jobs)  # crm-42 on whatsapp
+    web = corg.tenant.post("/api/v1/sessions/", json={
+        "assistant_id": story.assistant_id, "channel": "web",
+        "user": {"external_id": "crm-42"}}).json
+    conv = corg.tenant.post("/api/v1/conversations/", json={"session_id": web["id"]}).json
+    corg.tenant.post(f"/api/v1/conversations/{conv['id']}/messages",
+                     json={"content": "Where is my parcel?"})
+    viewer = corg["viewer"].client
+    session_page = viewer.get(f"/console/sessions/{story.session_id}").text
+    link = re.search(r'href="(/console/sessions/customers/eu_\w+)" data-test="customer-link"',
+                     session_page)
+    assert link, session_page[:2000]
+    page = viewer.get(link.group(1))
+    assert page.status_code == 200
+    html = page.text
+    assert story.session_id in html and web["id"] in html
+    assert "whatsapp" in html and "web" in html and "Lea" in html
+    assert story.conversation_id in html and conv["id"] in html
+    assert "Where is my parcel?" in html
+    assert other_corg["viewer"].client.get(link.group(1)).status_code == 404

@@ -15,6 +15,7 @@ BODIES = {
     ("PATCH", "context_id"): {"attributes": {"x": 1}},
     ("POST", "messages"): {"content": "hello"},
     ("POST", "feedback"): {"rating": 3, "actor": {"type": "customer"}},
+    ("POST", "corrections"): {"answer": "The right answer."},
 }
 
 
@@ -31,7 +32,8 @@ def _id_routes(app) -> list[tuple[str, str]]:  # noqa: ANN001
 def _body(method: str, rule: str) -> dict | None:
     if method in ("GET", "DELETE"):
         return None
-    key = rule.rsplit("/", 1)[-1] if rule.endswith(("messages", "feedback")) else \
+    key = rule.rsplit("/", 1)[-1] if rule.endswith(("messages", "feedback", "corrections")) \
+        else \
         _PARAM.findall(rule)[-1]
     return BODIES[(method, key)]
 
@@ -40,11 +42,11 @@ def test_foreign_ids_are_404_like_missing_ones_on_every_route(app, tenant, other
                                                                session, conversation):
     ctx = tenant.post("/api/v1/contexts", json={"session_id": session["id"],
                                                 "attributes": {"a": 1}}).json
-    exchange(app, tenant.org_id, conversation["id"], "hello")
+    _, reply_id = exchange(app, tenant.org_id, conversation["id"], "hello")
     real = {"session_id": session["id"], "context_id": ctx["id"],
-            "conversation_id": conversation["id"]}
+            "conversation_id": conversation["id"], "message_id": reply_id}
     missing = {"session_id": "sess_" + "x" * 24, "context_id": "ctx_" + "x" * 24,
-               "conversation_id": "conv_" + "x" * 24}
+               "conversation_id": "conv_" + "x" * 24, "message_id": "msg_" + "x" * 24}
     before = {m: count(app, m) for m in (Session, Context, Conversation, Message, Feedback)}
     routes = _id_routes(app)
     assert len(routes) >= 9  # a new route is covered automatically

@@ -30,6 +30,7 @@ PARAM_KINDS = {
     "context_id": ("context_id", "ctx"),
     "conversation_id": ("conversation_id", "conv"),
     "job_id": ("job_id", "job"),
+    "message_id": ("reply_id", "msg"),
 }
 SOURCE_COLLECTIONS = {
     "/api/v1/knowledge/files/": [("file_id", "kf")],
@@ -48,6 +49,8 @@ BODIES = {
     "contexts.update": {"attributes": {"hijacked": True}},
     "conversations.post_message": {"content": "hijacked"},
     "conversations.create_feedback": {"rating": 1, "actor": {"type": "customer"}},
+    "assistants.preview": {"content": "What do you know?"},
+    "conversations.create_correction": {"answer": "hijacked"},
 }
 # Query parameters of list/analytics reads that take an id, filled with A's ids.
 ID_FILTERS = {
