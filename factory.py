@@ -87,7 +87,7 @@ def _register_jobs(app: Flask) -> None:
 
 
 def _register_console(app: Flask) -> None:
-    from console import register_console
+    from console.wiring import register_console
 
     register_console(app)
 

@@ -13,6 +13,7 @@ from api.auth import current_auth
 from api.endpoint import endpoint
 from api.schemas.analytics import (
     AnalyticsQuery,
+    ConversationsOut,
     EndpointsOut,
     FeedbackOut,
     LogOut,
@@ -26,6 +27,7 @@ from api.schemas.analytics import (
 )
 from models.types import utcnow
 from services.analytics import queries
+from services.analytics.conversation_metrics import conversation_metrics
 from services.analytics.feedback_insights import feedback_insights
 from services.analytics.scope import Scope, resolve_org
 
@@ -105,3 +107,13 @@ def feedback(query: AnalyticsQuery) -> FeedbackOut:
     scope = _scope(query)
     return FeedbackOut(**feedback_insights(scope), organization_id=scope.org_id,
                        since=scope.since, until=scope.until)
+
+
+@bp.get("/conversations/")
+@endpoint(summary="Conversations, messages, end users, \"I don't know\" rate and ratings "
+          "per hour or day and per assistant version", tags=TAGS, query=UsageQuery,
+          response=ConversationsOut, errors=(404,))
+def conversations(query: UsageQuery) -> ConversationsOut:
+    scope = _scope(query, USAGE_DEFAULT_SPAN[query.interval])
+    return ConversationsOut(**conversation_metrics(scope, query.interval),
+                            organization_id=scope.org_id)

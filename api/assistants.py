@@ -10,14 +10,21 @@ from api.schemas.assistants import (
     AssistantOut,
     AssistantPage,
     AssistantUpdate,
+    EvaluationOut,
+    EvaluationPage,
     PreviewCreate,
     PreviewOut,
     VersionOut,
     KnowledgeScope,
+    TestCaseCreate,
+    TestCaseFields,
+    TestCaseOut,
+    TestCasePage,
     VersionPage,
 )
 from api.schemas.common import ListQuery
 from services import assistants as svc
+from services import evaluations as evaluation_svc
 from services import preview as preview_svc
 
 bp = Blueprint("assistants", __name__, url_prefix="/api/v1/assistants")
@@ -49,7 +56,7 @@ def get(assistant_id: str) -> AssistantOut:
 
 @bp.patch("/<assistant_id>")
 @endpoint(summary="Change an assistant: configuration → new version; is_active → switch",
-          tags=TAGS, body=AssistantUpdate, response=AssistantOut, errors=(404, 422))
+          tags=TAGS, body=AssistantUpdate, response=AssistantOut, errors=(404, 409, 422))
 def update(assistant_id: str, body: AssistantUpdate) -> AssistantOut:
     changes = body.model_dump(exclude_unset=True, exclude={"promote", "note"})
     assistant, _ = svc.update_assistant(current_org(), assistant_id, changes,
@@ -85,8 +92,9 @@ def version(assistant_id: str, number: int) -> VersionOut:
 
 
 @bp.post("/<assistant_id>/versions/<int:number>/promote")
-@endpoint(summary="Make a version live (promotion and rollback)", tags=TAGS,
-          response=AssistantOut, errors=(404,))
+@endpoint(summary="Make a version live (promotion and rollback); 409 when the assistant "
+          "requires passing tests and the version's latest evaluation is missing or failed",
+          tags=TAGS, response=AssistantOut, errors=(404, 409))
 def promote(assistant_id: str, number: int) -> AssistantOut:
     return AssistantOut.of(svc.promote_version(current_org(), assistant_id, number))
 
@@ -120,3 +128,68 @@ def put_knowledge(assistant_id: str, body: KnowledgeScope) -> KnowledgeScope:
                   excluded=body.excluded)
     return KnowledgeScope(mode=a.knowledge_mode, linked=a.knowledge_linked or [],
                           excluded=a.knowledge_excluded or [])
+
+
+# ------------------------------------------------------------------ tests and evaluations
+@bp.get("/<assistant_id>/tests")
+@endpoint(summary="List an assistant's test cases, oldest first (the order they run in)",
+          tags=TAGS, query=ListQuery, response=TestCasePage, errors=(404,))
+def list_tests(assistant_id: str, query: ListQuery) -> TestCasePage:
+    page = evaluation_svc.list_tests(current_org(), assistant_id, limit=query.limit,
+                                     cursor=query.cursor)
+    return TestCasePage(items=[TestCaseOut.of(t) for t in page.items],
+                        next_cursor=page.next_cursor)
+
+
+@bp.post("/<assistant_id>/tests")
+@endpoint(summary="Add a test case: a question and at least one expectation", tags=TAGS,
+          body=TestCaseCreate, response=TestCaseOut, status=201, errors=(404, 422))
+def create_test(assistant_id: str, body: TestCaseCreate) -> TestCaseOut:
+    return TestCaseOut.of(evaluation_svc.create_test(
+        current_org(), assistant_id, body.model_dump(exclude_none=True)))
+
+
+@bp.get("/<assistant_id>/tests/<test_id>")
+@endpoint(summary="Get a test case", tags=TAGS, response=TestCaseOut, errors=(404,))
+def get_test(assistant_id: str, test_id: str) -> TestCaseOut:
+    return TestCaseOut.of(evaluation_svc.get_test(current_org(), assistant_id, test_id))
+
+
+@bp.patch("/<assistant_id>/tests/<test_id>")
+@endpoint(summary="Change a test case (null clears an expectation)", tags=TAGS,
+          body=TestCaseFields, response=TestCaseOut, errors=(404, 422))
+def update_test(assistant_id: str, test_id: str, body: TestCaseFields) -> TestCaseOut:
+    return TestCaseOut.of(evaluation_svc.update_test(
+        current_org(), assistant_id, test_id, body.model_dump(exclude_unset=True)))
+
+
+@bp.delete("/<assistant_id>/tests/<test_id>")
+@endpoint(summary="Delete a test case", tags=TAGS, status=204, errors=(404,))
+def delete_test(assistant_id: str, test_id: str) -> None:
+    evaluation_svc.delete_test(current_org(), assistant_id, test_id)
+
+
+@bp.post("/<assistant_id>/versions/<int:number>/evaluations")
+@endpoint(summary="Run every test case against a version (a job)", tags=TAGS,
+          response=EvaluationOut, status=202, errors=(404, 422))
+def start_evaluation(assistant_id: str, number: int) -> EvaluationOut:
+    return EvaluationOut.of(evaluation_svc.start_evaluation(current_org(), assistant_id,
+                                                            number))
+
+
+@bp.get("/<assistant_id>/evaluations")
+@endpoint(summary="List an assistant's evaluations, newest first", tags=TAGS,
+          query=ListQuery, response=EvaluationPage, errors=(404,))
+def list_evaluations(assistant_id: str, query: ListQuery) -> EvaluationPage:
+    page = evaluation_svc.list_evaluations(current_org(), assistant_id, limit=query.limit,
+                                           cursor=query.cursor)
+    return EvaluationPage(items=[EvaluationOut.of(e) for e in page.items],
+                          next_cursor=page.next_cursor)
+
+
+@bp.get("/<assistant_id>/evaluations/<evaluation_id>")
+@endpoint(summary="Get an evaluation: each case's verdict, reply and citations",
+          tags=TAGS, response=EvaluationOut, errors=(404,))
+def get_evaluation(assistant_id: str, evaluation_id: str) -> EvaluationOut:
+    return EvaluationOut.of(evaluation_svc.get_evaluation(current_org(), assistant_id,
+                                                          evaluation_id))

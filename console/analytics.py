@@ -19,12 +19,14 @@ from flask import Blueprint, Flask, Response, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
+from console import records
 from console.access import current_org, require_login
 from errors import NotFound
 from extensions import db, htmx
 from models.orgs import ApiKey, Organization
 from models.types import utcnow
 from services.analytics import queries
+from services.analytics.conversation_metrics import conversation_metrics
 from services.analytics.feedback_insights import feedback_insights
 from services.analytics.scope import EARLIEST, LATEST, Scope
 
@@ -100,9 +102,11 @@ def index() -> str:
     scope = Scope(org.id, api_key_id=filters.api_key_id, since=start, until=end)
     data = _panel_data(scope, filters.resolved_interval, key_names)
     template = "analytics/_panel.html" if htmx else "analytics/index.html"
+    names = {aid: a.name for aid, a in records.assistant_names(org).items()}
     return render_template(template, filters=filters, keys=keys, key_names=key_names,
                            plotly_src=url_for("console_vendor_plotly", v=plotly.__version__),
-                           viewed_org=org, organizations=organizations, **data)
+                           viewed_org=org, organizations=organizations, ratings_names=names,
+                           today=utcnow().date(), timedelta=timedelta, **data)
 
 
 def _viewed_org() -> tuple[Organization, list[Organization] | None]:
@@ -127,13 +131,16 @@ def _panel_data(scope: Scope, interval: str, key_names: dict[str, str]) -> dict[
     ends = queries.endpoints(scope)
     events = queries.list_rate_limit_events(scope, limit=100, cursor=None).items
     ratings = feedback_insights(scope)
+    talks = conversation_metrics(scope, interval)  # conversations carry no API key
     return {
         "usage": usage, "endpoints": ends, "events": events, "ratings": ratings,
+        "talks": talks,
         "per_key": queries.rate_limit_totals(scope),
         "figures": {
             "requests": _requests_figure(usage), "latency": _latency_figure(usage),
             "endpoints": _endpoints_figure(ends), "events": _events_figure(events, key_names),
             "ratings": _ratings_figure(ratings), "versions": _versions_figure(ratings),
+            "conversations": _conversations_figure(talks), "quality": _quality_figure(talks),
         },
     }
 
@@ -191,6 +198,31 @@ def _events_figure(events: list[Any], key_names: dict[str, str]) -> dict[str, An
                                for e in events],
                       "marker": {"color": COLORS["429"], "size": 10}}],
             "layout": _layout(height=220, yaxis={"type": "category"})}
+
+
+def _conversations_figure(talks: dict[str, Any]) -> dict[str, Any]:
+    x = [b["start"].isoformat() for b in talks["buckets"]]
+    return {"data": [
+        {"type": "bar", "name": "conversations", "x": x,
+         "y": [b["conversations"] for b in talks["buckets"]], "marker": {"color": COLORS["p50"]}},
+        {"type": "scatter", "mode": "lines+markers", "name": "end users", "x": x,
+         "y": [b["end_users"] for b in talks["buckets"]], "line": {"color": COLORS["ok"]}}],
+        "layout": _layout(yaxis={"title": "count", "rangemode": "tozero"})}
+
+
+def _quality_figure(talks: dict[str, Any]) -> dict[str, Any]:
+    """The "I don't know" share and the mean rating per bucket (null where none)."""
+    x = [b["start"].isoformat() for b in talks["buckets"]]
+    return {"data": [
+        {"type": "scatter", "mode": "lines+markers", "name": "“I don't know” rate", "x": x,
+         "y": [b["no_answer_rate"] for b in talks["buckets"]], "connectgaps": False,
+         "line": {"color": COLORS["429"]}},
+        {"type": "scatter", "mode": "lines+markers", "name": "mean rating", "x": x,
+         "y": [b["mean_rating"] for b in talks["buckets"]], "yaxis": "y2",
+         "connectgaps": False, "line": {"color": COLORS["ok"]}}],
+        "layout": _layout(yaxis={"title": "share", "range": [0, 1], "tickformat": ".0%"},
+                          yaxis2={"title": "rating", "range": [0, 5], "overlaying": "y",
+                                  "side": "right"})}
 
 
 def _ratings_figure(ratings: dict[str, Any]) -> dict[str, Any]:

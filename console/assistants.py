@@ -23,6 +23,7 @@ from errors import ValidationFailed
 from extensions import htmx
 from services import answering
 from services import assistants as svc
+from services import evaluations as evaluation_svc
 from services import overview
 from services import preview as preview_svc
 from services.knowledge.scoring import GATE
@@ -63,8 +64,7 @@ def detail(assistant_id: str) -> str:
     org = current_org()
     assistant = svc.get_assistant(org, assistant_id)
     versions = svc.list_versions(org, assistant, limit=100, cursor=None).items
-    titles = {s.id: s.title for s in overview.knowledge_sources(org)}
-    return render_template("assistants/detail.html", source_titles=titles,
+    return render_template("assistants/detail.html", **_page(org, assistant),
                            **_preview_panel(assistant, versions, assistant.live_version))
 
 
@@ -94,9 +94,20 @@ def preview(assistant_id: str) -> str | tuple[str, int]:
                            errors=errors)
     if htmx:
         return render_template("assistants/_preview.html", **panel), status
-    titles = {s.id: s.title for s in overview.knowledge_sources(org)}
-    return render_template("assistants/detail.html", source_titles=titles,
-                           **panel), status
+    return render_template("assistants/detail.html", **_page(org, assistant), **panel), status
+
+
+def _page(org: Any, assistant: Any) -> dict[str, Any]:
+    """What the assistant page shows besides the preview: source titles, the test cases,
+    and each version's latest evaluation."""
+    latest: dict[int, Any] = {}
+    for evaluation in evaluation_svc.list_evaluations(org, assistant.id, limit=100,
+                                                      cursor=None).items:
+        latest.setdefault(evaluation.version, evaluation)  # newest first
+    return {"source_titles": {s.id: s.title for s in overview.knowledge_sources(org)},
+            "tests": evaluation_svc.list_tests(org, assistant.id, limit=100,
+                                               cursor=None).items,
+            "evaluations": latest}
 
 
 def _preview_panel(assistant: Any, versions: list, number: int, *,

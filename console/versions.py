@@ -5,7 +5,7 @@ from flask import Blueprint, Response, render_template, request
 
 from console.access import current_org, redirect_with_toast, require_login, requires_write
 from console.diffing import diff_configs
-from errors import ValidationFailed
+from errors import Conflict, ValidationFailed
 from services import assistants as svc
 
 bp = require_login(Blueprint("console_versions", __name__, url_prefix="/console/assistants"))
@@ -43,7 +43,11 @@ def promote(assistant_id: str, number: int) -> Response:
     """Promotion of a draft and rollback to an older version are the same act."""
     org = current_org()
     before = svc.get_assistant(org, assistant_id).live_version
-    assistant = svc.promote_version(org, assistant_id, number)
+    try:
+        assistant = svc.promote_version(org, assistant_id, number)
+    except Conflict as exc:  # the promotion gate: no passing evaluation of this version
+        return redirect_with_toast("console_assistants.detail", exc.message, "error",
+                                   assistant_id=assistant_id, _anchor="tests")
     if number == before:
         message = f"Version {number} was already live."
     elif number < before:

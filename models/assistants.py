@@ -3,7 +3,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
@@ -34,6 +44,9 @@ class Assistant(OrgScoped, Timestamps, db.Model):
     knowledge_mode: Mapped[str] = mapped_column(String(10), nullable=False, default="all")
     knowledge_linked: Mapped[list] = mapped_column(JSONType, nullable=False, default=list)
     knowledge_excluded: Mapped[list] = mapped_column(JSONType, nullable=False, default=list)
+    # Promotion needs the version's latest evaluation to pass (SPEC §11); not versioned.
+    promotion_requires_passing_tests: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false())
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 

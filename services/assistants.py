@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from errors import Conflict, NotFound
 from extensions import db
 from models.assistants import CONFIG_FIELDS, Assistant, AssistantVersion
+from models.evaluations import Evaluation
 from models.orgs import Organization
 from models.types import utcnow
 from services.pagination import Page, paginate
@@ -24,6 +25,8 @@ def create_assistant(org: Organization, data: dict[str, Any], *, actor: str | No
         "task_models": data.get("task_models") or {},
     }
     assistant = Assistant(org_id=org.id, is_active=data.get("is_active", True),
+                          promotion_requires_passing_tests=bool(
+                              data.get("promotion_requires_passing_tests", False)),
                           live_version=1, latest_version=1, **config)
     db.session.add(assistant)
     db.session.flush()
@@ -70,6 +73,9 @@ def update_assistant(
     assistant = Assistant.get_for_org(assistant_id, org, for_update=True)
     if "is_active" in changes and changes["is_active"] is not None:
         assistant.is_active = bool(changes["is_active"])
+    if changes.get("promotion_requires_passing_tests") is not None:
+        assistant.promotion_requires_passing_tests = bool(
+            changes["promotion_requires_passing_tests"])
     config_changes = {k: v for k, v in changes.items() if k in CONFIG_FIELDS and v is not None}
     created: AssistantVersion | None = None
     if config_changes:
@@ -102,9 +108,32 @@ def _add_version(org: Organization, assistant: Assistant, config: dict[str, Any]
 
 def _make_live(org: Organization | str, assistant: Assistant, number: int) -> None:
     version = get_version(org, assistant, number)
+    if assistant.promotion_requires_passing_tests and number != assistant.live_version:
+        require_passing_evaluation(org, assistant, number)
     for field in CONFIG_FIELDS:
         setattr(assistant, field, getattr(version, field))
     assistant.live_version = number
+
+
+def require_passing_evaluation(org: Organization | str, assistant: Assistant,
+                               number: int) -> None:
+    """The promotion gate: the version's latest finished evaluation must pass every case."""
+    latest = db.session.execute(
+        Evaluation.query_for_org(org).where(
+            Evaluation.assistant_id == assistant.id, Evaluation.version == number,
+            Evaluation.status == "succeeded")
+        .order_by(Evaluation.finished_at.desc(), Evaluation.id.desc()).limit(1)
+    ).scalar_one_or_none()
+    if latest is None:
+        raise Conflict(f"Version {number} has no finished evaluation: run its test cases "
+                       "first (this assistant requires passing tests to promote).",
+                       code="evaluation_required", details={"version": number})
+    if latest.passed < latest.total or latest.total == 0:
+        raise Conflict(f"Version {number} failed {latest.total - latest.passed} of "
+                       f"{latest.total} test cases in its latest evaluation.",
+                       code="evaluation_failed",
+                       details={"version": number, "evaluation_id": latest.id,
+                                "pass_rate": latest.pass_rate})
 
 
 def promote_version(org: Organization, assistant_id: str, number: int) -> Assistant:

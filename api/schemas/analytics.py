@@ -177,3 +177,39 @@ class FeedbackOut(RatingSummary):
     per_version: list[VersionRating]
     low_rated_sources: list[LowRatedSource]
     knowledge_gaps: list[KnowledgeGap]
+
+
+class ConversationMetrics(BaseModel):
+    conversations: int = Field(..., description="Conversations started.")
+    messages: int = Field(..., description="Messages (questions and replies) written.")
+    replies: int
+    no_answer_rate: float | None = Field(..., description="Share of replies that were an "
+                                         "\"I don't know\"; null without replies.")
+    ratings: int
+    mean_rating: float | None
+
+
+class VersionMetrics(ConversationMetrics):
+    assistant_id: str
+    assistant_version: int | None
+
+
+class ConversationBucket(ConversationMetrics):
+    start: Timestamp
+    end_users: int = Field(..., description="Distinct known end users who started a "
+                           "conversation in this bucket.")
+    versions: list[VersionMetrics]
+
+
+class ConversationTotals(ConversationMetrics):
+    end_users: int
+
+
+class ConversationsOut(BaseModel):
+    interval: Literal["hour", "day"]
+    since: Timestamp
+    until: Timestamp
+    organization_id: str | None
+    totals: ConversationTotals
+    per_version: list[VersionMetrics]
+    buckets: list[ConversationBucket]

@@ -69,10 +69,13 @@ class AssistantCreate(AssistantConfigFields):
     name: str = Field(..., min_length=1, max_length=200)
     language: str = Field("en", max_length=35)
     is_active: bool = True
+    promotion_requires_passing_tests: bool = Field(
+        False, description="Promoting a version needs its latest evaluation to pass.")
 
 
 class AssistantUpdate(AssistantConfigFields):
     is_active: bool | None = None
+    promotion_requires_passing_tests: bool | None = None
     promote: bool = False
     note: str | None = Field(None, max_length=500, description="Why this version was made.")
 
@@ -95,6 +98,7 @@ class AssistantOut(BaseModel):
     live_version: int
     latest_version: int
     knowledge: KnowledgeScope
+    promotion_requires_passing_tests: bool = False
     created_at: Timestamp
     updated_at: Timestamp
 
@@ -107,6 +111,7 @@ class AssistantOut(BaseModel):
             latest_version=a.latest_version,
             knowledge=KnowledgeScope(mode=a.knowledge_mode, linked=a.knowledge_linked or [],
                                      excluded=a.knowledge_excluded or []),
+            promotion_requires_passing_tests=a.promotion_requires_passing_tests,
             created_at=a.created_at, updated_at=a.updated_at,
         )
 
@@ -202,3 +207,78 @@ class PreviewOut(BaseModel):
             model=r.model, answer_type=r.answer_type, grounded=r.grounded,
             latency_ms=r.latency_ms, status=r.status, fallback_reason=r.fallback_reason),
             trace=[TraceItem(**t) for t in result.trace])
+
+
+class TestCaseFields(Strict):
+    question: str | None = Field(None, min_length=1, max_length=2000)
+    expect_source_ids: list[str] | None = Field(
+        None, max_length=20, description="Passes when the reply cites at least one of these.")
+    expect_contains: str | None = Field(
+        None, max_length=2000, description="Passes when the reply contains this text (case "
+        "and accents ignored).")
+    expect_no_answer: bool | None = Field(
+        None, description="true: the reply must be \"I don't know\"; false: it must answer.")
+
+
+class TestCaseCreate(TestCaseFields):
+    question: str = Field(..., min_length=1, max_length=2000)
+
+
+class TestCaseOut(BaseModel):
+    id: str
+    assistant_id: str
+    question: str
+    expect_source_ids: list[str]
+    expect_contains: str | None
+    expect_no_answer: bool | None
+    created_at: Timestamp
+    updated_at: Timestamp
+
+    @classmethod
+    def of(cls, t) -> "TestCaseOut":  # noqa: ANN001 - ORM row
+        return cls(id=t.id, assistant_id=t.assistant_id, question=t.question,
+                   expect_source_ids=list(t.expect_source_ids or []),
+                   expect_contains=t.expect_contains, expect_no_answer=t.expect_no_answer,
+                   created_at=t.created_at, updated_at=t.updated_at)
+
+
+class TestCasePage(BaseModel):
+    items: list[TestCaseOut]
+    next_cursor: str | None
+
+
+class EvaluationCase(BaseModel):
+    test_id: str
+    question: str
+    passed: bool
+    reasons: list[str]
+    reply: str
+    answer_type: str
+    citations: list[Citation]
+
+
+class EvaluationOut(BaseModel):
+    id: str
+    assistant_id: str
+    version: int
+    status: Literal["queued", "running", "succeeded", "failed"]
+    job_id: str | None
+    total: int
+    passed: int
+    pass_rate: float | None = Field(..., description="Share of cases passed, once finished.")
+    error: str | None
+    cases: list[EvaluationCase]
+    created_at: Timestamp
+    finished_at: Timestamp | None
+
+    @classmethod
+    def of(cls, e) -> "EvaluationOut":  # noqa: ANN001 - ORM row
+        return cls(id=e.id, assistant_id=e.assistant_id, version=e.version, status=e.status,
+                   job_id=e.job_id, total=e.total, passed=e.passed, pass_rate=e.pass_rate,
+                   error=e.error, cases=e.cases or [], created_at=e.created_at,
+                   finished_at=e.finished_at)
+
+
+class EvaluationPage(BaseModel):
+    items: list[EvaluationOut]
+    next_cursor: str | None

@@ -47,7 +47,10 @@ def test_chart_page_renders_with_its_data(corg_traffic, role):
     assert not re.search(r'(src|href)="(https?:)?//', html)
     for name in CHARTS:
         assert f'id="chart-{name}"' in html and f'id="table-{name}"' in html
-    assert html.count("<details>") == len(CHARTS)
+    # + the conversation cards, which say "no data yet" instead of drawing empty charts
+    assert html.count("<details>") == len(CHARTS) + 2
+    assert 'data-empty="conversations"' in html and 'data-empty="quality"' in html
+    assert 'id="chart-conversations"' not in html
     requests = _figure(html, "requests")
     assert [t["name"] for t in requests["data"]] == ["2xx/3xx", "4xx", "429", "5xx"]
     ok, e4, rl, e5 = (t["y"] for t in requests["data"])

@@ -11,14 +11,14 @@ def analytics_routes(app) -> list[str]:  # noqa: ANN001
 
 
 def test_every_analytics_route_is_listed(app):
-    assert analytics_routes(app) == ["/analytics/endpoints/", "/analytics/feedback/",
-                                     "/analytics/logs/", "/analytics/rate-limits/",
-                                     "/analytics/usage/"]
+    assert analytics_routes(app) == ["/analytics/conversations/", "/analytics/endpoints/",
+                                     "/analytics/feedback/", "/analytics/logs/",
+                                     "/analytics/rate-limits/", "/analytics/usage/"]
 
 
-@pytest.mark.parametrize("path", ["/analytics/endpoints/", "/analytics/feedback/",
-                                  "/analytics/logs/", "/analytics/rate-limits/",
-                                  "/analytics/usage/"])
+@pytest.mark.parametrize("path", ["/analytics/conversations/", "/analytics/endpoints/",
+                                  "/analytics/feedback/", "/analytics/logs/",
+                                  "/analytics/rate-limits/", "/analytics/usage/"])
 def test_org_key_naming_another_org_is_404_and_its_own_is_fine(traffic, path):
     other = traffic.a.get(path, query_string={"organization_id": traffic.b.org_id})
     assert other.status_code == 404

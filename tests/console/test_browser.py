@@ -267,3 +267,42 @@ def test_improve_an_answer_from_a_knowledge_gap(page, live_server, browser_opera
     _shot(page, "correction")
     again = tenant.post(messages, json={"content": "Do you ship to Iceland?"}).json["reply"]
     assert again["content"] == right and again["answer_type"] == "qa_match"
+
+
+def test_the_operator_loop_ask_save_a_case_evaluate_and_promote(page, live_server,
+                                                                browser_operator, app,
+                                                                run_jobs):
+    """Issue 13 item 3: with the promotion gate on, a draft cannot go live until its
+    evaluation passes; the case is saved from the preview and run from the history."""
+    from tests.console.conftest import make_story
+    from tests.factories import Tenant
+
+    tenant = Tenant(org_id=browser_operator["org_id"], key_id="",
+                    secret=browser_operator["api_key"], client=app.test_client())
+    story = make_story(tenant, run_jobs)
+    assert tenant.patch(f"/api/v1/assistants/{story.assistant_id}",
+                        json={"tone": "brief"}).json["latest_version"] == 2
+    browser_login(page, live_server, browser_operator["email"], browser_operator["password"])
+    page.goto(f"{live_server}/console/assistants/{story.assistant_id}")
+    page.check("[data-test=promotion-gate]")
+    page.wait_for_selector(".toast:has-text('needs a passing evaluation')")
+    page.click("[data-test=promote-2]")
+    page.wait_for_selector(".toast:has-text('no finished evaluation')")
+
+    page.select_option("#preview-version", "2")
+    page.fill("#preview-content", "Do you ship to Switzerland?")
+    page.click("[data-test=preview-ask]")
+    page.locator("[data-preview-reply]").wait_for()
+    page.click("[data-test=save-test]")
+    page.wait_for_selector(".toast:has-text('Test case saved')")
+    page.reload()
+    assert page.locator("#test-cases [data-test-case]").count() == 1
+    page.click("[data-test=run-tests-2]")
+    run_jobs()
+    page.wait_for_selector("[data-verdict]:has-text('passed')")
+    assert "1 of 1" in page.locator("[data-pass-rate]").inner_text()
+    _shot(page, "evaluation")
+    page.goto(f"{live_server}/console/assistants/{story.assistant_id}")
+    assert "1/1 passed" in page.locator("tr[data-version='2']").inner_text()
+    page.click("[data-test=promote-2]")
+    page.wait_for_selector("text=Version 2 is live now")

@@ -41,15 +41,33 @@ def fill(rule, ids: dict[str, str]) -> str:
 def ids(corg, run_jobs) -> dict[str, str]:
     """One real object of each kind in the viewer's own organization."""
     story = make_story(corg.tenant, run_jobs)
+    test = corg.tenant.post(f"/api/v1/assistants/{story.assistant_id}/tests",
+                            json={"question": "Ship?", "expect_source_ids": [story.source_id]})
+    assert test.status_code == 201, test.json
+    ev = corg.tenant.post(f"/api/v1/assistants/{story.assistant_id}/versions/1/evaluations")
+    assert ev.status_code == 202, ev.json
+    run_jobs()
     return {**story.ids(), "key_id": corg.tenant.key_id, "user_id": corg["admin"].user_id,
-            "message_id": story.reply_id}
+            "message_id": story.reply_id, "test_id": test.json["id"],
+            "evaluation_id": ev.json["id"], "end_user_id": corg.tenant.get(
+                f"/api/v1/sessions/{story.session_id}").json["end_user_id"]}
 
 
 @pytest.fixture
 def foreign_ids(other_corg, run_jobs) -> dict[str, str]:
     story = make_story(other_corg.tenant, run_jobs)
+    test = other_corg.tenant.post(f"/api/v1/assistants/{story.assistant_id}/tests",
+                                  json={"question": "Ship?", "expect_no_answer": False})
+    assert test.status_code == 201, test.json
+    ev = other_corg.tenant.post(
+        f"/api/v1/assistants/{story.assistant_id}/versions/1/evaluations")
+    assert ev.status_code == 202, ev.json
+    run_jobs()
     return {**story.ids(), "key_id": other_corg.tenant.key_id,
-            "user_id": other_corg["admin"].user_id, "message_id": story.reply_id}
+            "user_id": other_corg["admin"].user_id, "message_id": story.reply_id,
+            "test_id": test.json["id"], "evaluation_id": ev.json["id"],
+            "end_user_id": other_corg.tenant.get(
+                f"/api/v1/sessions/{story.session_id}").json["end_user_id"]}
 
 
 def test_the_url_map_has_the_routes_these_tests_drive(app):

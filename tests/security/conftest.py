@@ -82,12 +82,18 @@ def world(app, tenant, run_jobs, local_page) -> World:
     fb = tenant.post(f"/api/v1/conversations/{conv['id']}/feedback",
                      json={"rating": 5, "message_id": reply_id, "actor": {"type": "agent"}})
     assert fb.status_code == 201, fb.json
+    tc = tenant.post(f"/api/v1/assistants/{asst['id']}/tests",
+                     json={"question": f"What is {CANARY}?", "expect_source_ids": [kf["id"]]})
+    assert tc.status_code == 201, tc.json
+    ev = tenant.post(f"/api/v1/assistants/{asst['id']}/versions/2/evaluations")
+    assert ev.status_code == 202, ev.json
+    run_jobs()
     ids = {
         "org": tenant.org_id, "key": tenant.key_id, "assistant_id": asst["id"],
         "file_id": kf["id"], "qa_id": kq.json["id"], "url_id": ku.json["id"],
         "job_id": kf["job_id"], "url_job_id": ku_ready["job_id"], "session_id": sess["id"],
         "context_id": ctx.json["id"], "conversation_id": conv["id"],
         "message_id": question_id, "reply_id": reply_id, "feedback_id": fb.json["id"],
-        "external_id": "cust-A-1",
+        "external_id": "cust-A-1", "test_id": tc.json["id"], "evaluation_id": ev.json["id"],
     }
     return World(ids=ids, version_number=2, secret_texts=[CANARY, "cust-A-1"])

@@ -31,6 +31,8 @@ PARAM_KINDS = {
     "conversation_id": ("conversation_id", "conv"),
     "job_id": ("job_id", "job"),
     "message_id": ("reply_id", "msg"),
+    "test_id": ("test_id", "tc"),
+    "evaluation_id": ("evaluation_id", "ev"),
 }
 SOURCE_COLLECTIONS = {
     "/api/v1/knowledge/files/": [("file_id", "kf")],
@@ -51,6 +53,8 @@ BODIES = {
     "conversations.create_feedback": {"rating": 1, "actor": {"type": "customer"}},
     "assistants.preview": {"content": "What do you know?"},
     "conversations.create_correction": {"answer": "hijacked"},
+    "assistants.create_test": {"question": "hijacked?", "expect_no_answer": True},
+    "assistants.update_test": {"question": "hijacked?"},
 }
 # Query parameters of list/analytics reads that take an id, filled with A's ids.
 ID_FILTERS = {
