@@ -96,7 +96,8 @@ def version(assistant_id: str, number: int) -> VersionOut:
           "requires passing tests and the version's latest evaluation is missing or failed",
           tags=TAGS, response=AssistantOut, errors=(404, 409))
 def promote(assistant_id: str, number: int) -> AssistantOut:
-    return AssistantOut.of(svc.promote_version(current_org(), assistant_id, number))
+    return AssistantOut.of(svc.promote_version(current_org(), assistant_id, number,
+                                               actor=current_auth().key_id))
 
 
 @bp.post("/<assistant_id>/preview")

@@ -47,11 +47,12 @@ def create() -> Response | str | tuple[str, int]:
         return render_template("assistants/form.html", mode="create",
                                values={"language": "en", "is_active": True,
                                        "task_models": "chat: claude-sonnet-4-5"},
-                               errors={})
+                               errors={}, engine=answering.engine_for(current_org()))
     result = parse_create(request.form)
     if result.errors:
         return render_template("assistants/form.html", mode="create", values=result.values,
-                               errors=result.errors), 422
+                               errors=result.errors,
+                               engine=answering.engine_for(current_org())), 422
     assistant = svc.create_assistant(current_org(), result.model.model_dump(),
                                      actor=current_user.id)
     return redirect_with_toast("console_assistants.detail",
@@ -104,10 +105,14 @@ def _page(org: Any, assistant: Any) -> dict[str, Any]:
     for evaluation in evaluation_svc.list_evaluations(org, assistant.id, limit=100,
                                                       cursor=None).items:
         latest.setdefault(evaluation.version, evaluation)  # newest first
+    went_live: dict[int, Any] = {}  # version → when it last went live
+    for promotion in svc.promotion_history(org, assistant):
+        went_live.setdefault(promotion.number, promotion.created_at)
     return {"source_titles": {s.id: s.title for s in overview.knowledge_sources(org)},
             "tests": evaluation_svc.list_tests(org, assistant.id, limit=100,
                                                cursor=None).items,
-            "evaluations": latest}
+            "evaluations": latest, "engine": answering.engine_for(org, assistant),
+            "went_live": went_live}
 
 
 def _preview_panel(assistant: Any, versions: list, number: int, *,
@@ -149,11 +154,13 @@ def edit(assistant_id: str) -> Response | str | tuple[str, int]:
     latest = svc.get_version(org, assistant, assistant.latest_version)
     if request.method == "GET":
         return render_template("assistants/form.html", mode="edit", assistant=assistant,
-                               values=values_of(latest.config()), errors={})
+                               values=values_of(latest.config()), errors={},
+                               engine=answering.engine_for(org, latest))
     result = parse_update(request.form)
     if result.errors:
         return render_template("assistants/form.html", mode="edit", assistant=assistant,
-                               values=result.values, errors=result.errors), 422
+                               values=result.values, errors=result.errors,
+                               engine=answering.engine_for(org, latest)), 422
     body = result.model
     changes = body.model_dump(exclude_unset=True, exclude={"promote", "note"})
     assistant, created = svc.update_assistant(org, assistant_id, changes, promote=body.promote,
@@ -173,11 +180,15 @@ def edit(assistant_id: str) -> Response | str | tuple[str, int]:
 @bp.post("/<assistant_id>/active")
 @requires_write
 def set_active(assistant_id: str) -> Response:
-    """The switch in the list: flips `is_active` in place (no new version)."""
+    """The switch in the list (in place over HTMX) and Pause/Resume on the assistant page:
+    flips `is_active`, no new version."""
     active = "active" in request.form
     assistant = svc.set_active(current_org(), assistant_id, active)
     message = (f"“{assistant.name}” is active." if active
                else f"“{assistant.name}” is paused: it refuses new conversations.")
+    if request.form.get("back") == "detail":
+        return redirect_with_toast("console_assistants.detail", message,
+                                   assistant_id=assistant.id)
     if not htmx:
         return redirect_with_toast("console_assistants.index", message)
     resp = make_response(render_template("assistants/_row.html", a=assistant))

@@ -12,6 +12,7 @@ from console.access import current_org, redirect_with_toast, require_login, requ
 from errors import NotFound, ValidationFailed
 from extensions import htmx
 from models.knowledge import KnowledgeChunk, KnowledgeSource
+from models.sessions import EndUser
 from services import contexts as context_svc
 from services import conversations as svc
 from services import corrections as corrections_svc
@@ -92,12 +93,11 @@ def transcript(conversation_id: str) -> str:
                                messages=page.items, more=more, by_message=by_message,
                                **improve)
     session = session_svc.get_session(org, conversation.session_id)
-    externals = session_svc.end_user_external_ids(
-        org, {session.end_user_id} if session.end_user_id else set())
+    end_user = EndUser.get_for_org(session.end_user_id, org) if session.end_user_id else None
     return render_template(
         "conversations/transcript.html", conversation=conversation, messages=page.items,
         more=more, by_message=by_message, feedback=feedback, session=session,
-        external_id=externals.get(session.end_user_id or ""),
+        end_user=end_user,
         context_attributes=context_svc.session_attributes(org, session.id),
         names=records.assistant_names(org), **improve)
 

@@ -1,11 +1,13 @@
 """Side-by-side diff of two assistant versions, field by field (difflib).
 
-Lines are paired with SequenceMatcher; inside a changed pair the differing characters are
-marked too, so a one-word change in long instructions is easy to spot.
+Lines are paired with SequenceMatcher; inside a changed pair the differing words are
+marked too, so a one-word change in long instructions is easy to spot. Words, not
+characters: a character diff of "cordiale" against "formale" reads "cor|di|ale".
 """
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,19 +40,40 @@ def field_text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+_TOKENS = re.compile(r"\w+|\s+|[^\w\s]")
+_GLUE = 2  # an unchanged run this short (tokens) between two changes joins them
+
+
+def _segments(a: str, b: str) -> list[tuple[bool, str, str]]:
+    """(changed, old, new) runs of whole tokens; a change, a short unchanged run and
+    another change read as one change ("sonnet-4-5" → "opus-4", not "sonnet|-4|-5")."""
+    ta, tb = _TOKENS.findall(a), _TOKENS.findall(b)
+    out: list[tuple[bool, str, str]] = []
+    ops = difflib.SequenceMatcher(None, ta, tb, autojunk=False).get_opcodes()
+    for k, (op, i1, i2, j1, j2) in enumerate(ops):
+        old, new = "".join(ta[i1:i2]), "".join(tb[j1:j2])
+        glue = (op == "equal" and 0 < k < len(ops) - 1 and i2 - i1 <= _GLUE
+                and all(len(t) <= 2 for t in ta[i1:i2]))
+        if (op != "equal" or glue) and out and out[-1][0]:
+            out[-1] = (True, out[-1][1] + old, out[-1][2] + new)
+        else:
+            out.append((op != "equal", old, new))
+    return out
+
+
 def _inline(a: str, b: str) -> tuple[Markup, Markup]:
-    """Mark the differing characters of a changed line pair."""
+    """Mark the differing words of a changed line pair."""
     left: list[str] = []
     right: list[str] = []
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        if op == "equal":
-            left.append(escape(a[i1:i2]))
-            right.append(escape(b[j1:j2]))
+    for changed, old, new in _segments(a, b):
+        if not changed:
+            left.append(escape(old))
+            right.append(escape(new))
             continue
-        if i2 > i1:
-            left.append(Markup("<del>%s</del>") % a[i1:i2])
-        if j2 > j1:
-            right.append(Markup("<ins>%s</ins>") % b[j1:j2])
+        if old:
+            left.append(Markup("<del>%s</del>") % old)
+        if new:
+            right.append(Markup("<ins>%s</ins>") % new)
     return Markup("").join(left), Markup("").join(right)
 
 

@@ -108,9 +108,13 @@ def import_csv() -> Response:
 
 
 def _numbered(fields: dict[str, list[str]]) -> dict[str, list[str]]:
-    """`3.answer` (the service's bulk key) → "Row 4, answer: ..." under the file field."""
+    """`3.answer` (the service's bulk key) → "Row 4, answer: ..." under the file field;
+    messages about the file itself (header, line lengths) are shown as they are."""
     messages = []
     for key, msgs in fields.items():
+        if key == "file":
+            messages.extend(msgs)
+            continue
         index, _, name = key.partition(".")
         where = f"Row {int(index) + 1}, {name}" if index.isdigit() and name else key
         messages.extend(f"{where}: {m}" for m in msgs)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, render_template, request
+from flask_login import current_user
 
 from console.access import current_org, redirect_with_toast, require_login, requires_write
 from console.diffing import diff_configs
@@ -23,13 +24,14 @@ def _version_number(name: str, default: int) -> int:
 
 @bp.get("/<assistant_id>/diff")
 def diff(assistant_id: str) -> str:
-    """`?a=1&b=3`; by default the live version against the latest one."""
+    """`?a=1&b=3`; by default the live version against the latest one (or the one before
+    it when the latest is live). Asked for one version twice, it says so (it used to
+    quietly show another pair)."""
     org = current_org()
     assistant = svc.get_assistant(org, assistant_id)
-    a_no = _version_number("a", assistant.live_version)
     b_no = _version_number("b", assistant.latest_version)
-    if a_no == b_no and assistant.latest_version > 1:
-        a_no = max(1, b_no - 1) if b_no > 1 else 2
+    a_no = _version_number("a", assistant.live_version if assistant.live_version != b_no
+                           else max(1, b_no - 1))
     a = svc.get_version(org, assistant, a_no)
     b = svc.get_version(org, assistant, b_no)
     versions = svc.list_versions(org, assistant, limit=100, cursor=None).items
@@ -44,7 +46,7 @@ def promote(assistant_id: str, number: int) -> Response:
     org = current_org()
     before = svc.get_assistant(org, assistant_id).live_version
     try:
-        assistant = svc.promote_version(org, assistant_id, number)
+        assistant = svc.promote_version(org, assistant_id, number, actor=current_user.id)
     except Conflict as exc:  # the promotion gate: no passing evaluation of this version
         return redirect_with_toast("console_assistants.detail", exc.message, "error",
                                    assistant_id=assistant_id, _anchor="tests")

@@ -1,5 +1,5 @@
 """Importing this package registers every model on the shared metadata (for Alembic)."""
-from models.assistants import Assistant, AssistantVersion
+from models.assistants import Assistant, AssistantPromotion, AssistantVersion
 from models.audit import RateLimitEvent, RequestLog
 from models.analytics import RequestRollup, RollupState  # noqa: F401
 from models.jobs import Job
@@ -12,6 +12,7 @@ from models.evaluations import AssistantTest, Evaluation  # noqa: F401
 __all__ = [
     "ApiKey",
     "Assistant",
+    "AssistantPromotion",
     "AssistantVersion",
     "Job",
     "Organization",

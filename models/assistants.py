@@ -78,6 +78,23 @@ class AssistantVersion(OrgScoped, db.Model):
         return {f: getattr(self, f) for f in CONFIG_FIELDS}
 
 
+class AssistantPromotion(OrgScoped, db.Model):
+    """One row each time a version goes live (creation, promotion, rollback): the history
+    that tells a version that was live once from a draft that never was."""
+
+    __tablename__ = "assistant_promotions"
+    __table_args__ = (Index("ix_assistant_promotions_assistant_created", "assistant_id",
+                            "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("apr"))
+    assistant_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("assistants.id", ondelete="CASCADE"), nullable=False)
+    number: Mapped[int] = mapped_column(Integer, nullable=False)
+    previous_number: Mapped[int | None] = mapped_column(Integer)
+    actor: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
 @event.listens_for(AssistantVersion, "before_update")
 def _versions_are_immutable(mapper, connection, target) -> None:  # noqa: ANN001
     raise RuntimeError("assistant versions are immutable; create a new version instead")

@@ -47,8 +47,8 @@ from services.prompting import (
     cited_indices,
 )
 
-__all__ = ["LOCAL_MODEL", "Prepared", "Reply", "ReplyStream", "answer", "generate",
-           "knowledge_search", "prepare", "stream"]
+__all__ = ["LOCAL_MODEL", "Engine", "Prepared", "Reply", "ReplyStream", "answer",
+           "engine_for", "generate", "knowledge_search", "prepare", "stream"]
 
 TOP_K = 5
 CITE_THRESHOLD = 0.5  # LLM cited nothing: cite passages at least this relevant
@@ -244,10 +244,36 @@ class ReplyStream:
         self._deltas = iter(pieces[1:])
 
 
-def _chat_model(org: Any, assistant: Any) -> str:
-    return ((assistant.task_models or {}).get("chat")
+def _chat_model(org: Any, assistant: Any | None) -> str:
+    return ((getattr(assistant, "task_models", None) or {}).get("chat")
             or (org.task_models or {}).get("chat")
             or current_app.config["DEFAULT_CHAT_MODEL"])
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Which engine writes this assistant's replies right now. Operators read the task
+    models (`chat → claude-…`) as a promise; without a model key the local engine answers
+    instead, and the console must say so rather than let them guess."""
+
+    model: str  # what replies record as their model
+    configured_model: str  # the chat model the settings name
+    generative: bool
+    explanation: str
+
+
+def engine_for(org: Any, assistant: Any | None = None) -> Engine:
+    """The engine `prepare()` would pick for `assistant` (None: the organization's default)."""
+    configured = _chat_model(org, assistant)
+    if current_app.config.get("ANTHROPIC_API_KEY"):
+        return Engine(model=configured, configured_model=configured, generative=True,
+                      explanation=f"{configured} (Anthropic) writes each reply from the "
+                                  "passages retrieval finds, and cites them.")
+    return Engine(model=LOCAL_MODEL, configured_model=configured, generative=False,
+                  explanation="No model key (ANTHROPIC_API_KEY) is set on this server, so "
+                              "the local engine answers: it quotes the best matching "
+                              f"passages or Q&A pairs. {configured} takes over once a key "
+                              "is set.")
 
 
 def _fallback(prepared: Prepared, exc: LLMError) -> Reply:

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from errors import Conflict, NotFound
 from extensions import db
-from models.assistants import CONFIG_FIELDS, Assistant, AssistantVersion
+from models.assistants import CONFIG_FIELDS, Assistant, AssistantPromotion, AssistantVersion
 from models.evaluations import Evaluation
 from models.orgs import Organization
 from models.types import utcnow
@@ -32,6 +32,8 @@ def create_assistant(org: Organization, data: dict[str, Any], *, actor: str | No
     db.session.flush()
     db.session.add(AssistantVersion(org_id=org.id, assistant_id=assistant.id, number=1,
                                     note="Initial version", created_by=actor, **config))
+    db.session.add(AssistantPromotion(org_id=org.id, assistant_id=assistant.id, number=1,
+                                      actor=actor))
     db.session.commit()
     return assistant
 
@@ -86,7 +88,7 @@ def update_assistant(
             created = _add_version(org, assistant, new_config, note=note, actor=actor)
     if promote:
         target = created.number if created else assistant.latest_version
-        _make_live(org, assistant, target)
+        _make_live(org, assistant, target, actor=actor)
     assistant.updated_at = utcnow()
     db.session.commit()
     return assistant, created
@@ -106,13 +108,28 @@ def _add_version(org: Organization, assistant: Assistant, config: dict[str, Any]
     return version
 
 
-def _make_live(org: Organization | str, assistant: Assistant, number: int) -> None:
+def _make_live(org: Organization | str, assistant: Assistant, number: int, *,
+               actor: str | None) -> None:
     version = get_version(org, assistant, number)
-    if assistant.promotion_requires_passing_tests and number != assistant.live_version:
+    if number == assistant.live_version:
+        return
+    if assistant.promotion_requires_passing_tests:
         require_passing_evaluation(org, assistant, number)
     for field in CONFIG_FIELDS:
         setattr(assistant, field, getattr(version, field))
+    db.session.add(AssistantPromotion(org_id=assistant.org_id, assistant_id=assistant.id,
+                                      number=number, previous_number=assistant.live_version,
+                                      actor=actor))
     assistant.live_version = number
+
+
+def promotion_history(org: Organization | str, assistant: Assistant) -> list[AssistantPromotion]:
+    """Every time a version went live, newest first."""
+    return list(db.session.execute(
+        AssistantPromotion.query_for_org(org).where(
+            AssistantPromotion.assistant_id == assistant.id)
+        .order_by(AssistantPromotion.created_at.desc(), AssistantPromotion.id.desc())
+    ).scalars())
 
 
 def require_passing_evaluation(org: Organization | str, assistant: Assistant,
@@ -136,10 +153,11 @@ def require_passing_evaluation(org: Organization | str, assistant: Assistant,
                                 "pass_rate": latest.pass_rate})
 
 
-def promote_version(org: Organization, assistant_id: str, number: int) -> Assistant:
+def promote_version(org: Organization, assistant_id: str, number: int, *,
+                    actor: str | None = None) -> Assistant:
     """Make version `number` live: promotion of a draft and rollback are the same act."""
     assistant = Assistant.get_for_org(assistant_id, org, for_update=True)
-    _make_live(org, assistant, number)
+    _make_live(org, assistant, number, actor=actor)
     assistant.updated_at = utcnow()
     db.session.commit()
     return assistant

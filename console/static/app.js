@@ -87,6 +87,31 @@
     }
   });
 
+  // ---- small screens: the sidebar menu sits behind a button (.nav-toggle, app.css) ----
+  function setMenu(button, open) {
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    var menu = document.getElementById(button.getAttribute("aria-controls"));
+    if (menu) { menu.classList.toggle("is-open", open); }
+  }
+
+  document.addEventListener("click", function (evt) {
+    var toggle = evt.target.closest(".nav-toggle");
+    if (toggle) { setMenu(toggle, toggle.getAttribute("aria-expanded") !== "true"); }
+  });
+
+  // Escape inside the open menu closes it and hands focus back to its button.
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key !== "Escape") { return; }
+    var toggle = document.querySelector(".nav-toggle[aria-expanded='true']");
+    if (!toggle || toggle.offsetParent === null) { return; }
+    var menu = document.getElementById(toggle.getAttribute("aria-controls"));
+    var here = document.activeElement;
+    if (here === toggle || (menu && menu.contains(here))) {
+      setMenu(toggle, false);
+      toggle.focus();
+    }
+  });
+
   // <form data-confirm="Are you sure?">: ask before a destructive post.
   document.addEventListener("submit", function (evt) {
     var form = evt.target;
@@ -252,17 +277,35 @@
   });
 })();
 
-// "Improve this answer" links (low ratings, knowledge gaps) open the reply's form.
+// A link to a folded thing opens it: "Improve this answer" links (low ratings, knowledge
+// gaps) open the reply's form; a citation's #chunk-<id> opens a long chunk in place.
 (function () {
-  function openImprove() {
+  function openTarget() {
     var id = decodeURIComponent(location.hash.slice(1));
-    if (id.indexOf("improve-") !== 0) return;
-    var el = document.getElementById(id);
-    if (!el || el.tagName !== "DETAILS") return;
-    el.open = true;
-    var answer = el.querySelector("textarea");
-    if (answer) answer.focus();
+    var el = id && document.getElementById(id);
+    if (!el) return;
+    if (id.indexOf("improve-") === 0 && el.tagName === "DETAILS") {
+      el.open = true;
+      var answer = el.querySelector("textarea");
+      if (answer) answer.focus();
+    } else if (id.indexOf("chunk-") === 0) {
+      var more = el.querySelector("details[data-chunk-more]");
+      if (more) more.open = true;
+    }
   }
-  document.addEventListener("DOMContentLoaded", openImprove);
-  window.addEventListener("hashchange", openImprove);
+  document.addEventListener("DOMContentLoaded", openTarget);
+  window.addEventListener("hashchange", openTarget);
 })();
+
+// A switch with hx-confirm (pausing an assistant) flips back when the operator cancels:
+// htmx would skip the request but leave the box showing the state it did not set.
+document.addEventListener("htmx:confirm", function (evt) {
+  var box = evt.target;
+  if (!evt.detail.question || !box.matches || !box.matches("input[type=checkbox]")) return;
+  evt.preventDefault();
+  if (window.confirm(evt.detail.question)) {
+    evt.detail.issueRequest(true);
+  } else {
+    box.checked = !box.checked;
+  }
+});

@@ -35,6 +35,7 @@ REEMBED_JOB = "reembed"
 MAX_QA_BULK = 500
 MAX_FILES_BULK = 100
 MAX_TAGS = 20
+MAX_CSV_LINE_ERRORS = 10
 T = TypeVar("T")
 
 
@@ -213,7 +214,11 @@ def _insert_qas(org: Organization, cleaned: list[dict[str, Any]],
 
 
 def parse_qa_csv(data: bytes) -> list[dict[str, Any]]:
-    """`question,answer[,tags]` with a header row; tags separated by `;`."""
+    """`question,answer[,tags]` with a header row; tags separated by `;`.
+
+    A row with more fields than the header is refused, naming its line: an unquoted comma
+    (`Yes, to all EU countries.`) would otherwise shift the rest of the answer into the
+    tags and import a wrong pair as if all were well."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -223,13 +228,26 @@ def parse_qa_csv(data: bytes) -> list[dict[str, Any]]:
     if "question" not in fields or "answer" not in fields:
         raise ValidationFailed({"file": ["The CSV needs a header with question and answer."]})
     reader.fieldnames = fields
-    items = []
+    items, refused = [], []
     for row in reader:
+        extra = row.pop(None, None)  # DictReader's key for values past the header
+        if extra is not None:
+            # line_num is the record's last line: its only line unless a quoted value
+            # spans several.
+            refused.append(f"Line {reader.line_num} has {len(fields) + len(extra)} fields "
+                           f"but the header has {len(fields)}; put a value that contains "
+                           "a comma in double quotes.")
+            continue
         if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
             continue
         tags = [t for t in (row.get("tags") or "").split(";") if t.strip()]
         items.append({"question": row.get("question"), "answer": row.get("answer"),
                       "tags": tags})
+    if refused:
+        shown = refused[:MAX_CSV_LINE_ERRORS]
+        if len(refused) > len(shown):
+            shown.append(f"… and {len(refused) - len(shown)} more line(s) like these.")
+        raise ValidationFailed({"file": shown})
     return items
 
 

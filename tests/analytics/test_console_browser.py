@@ -22,8 +22,9 @@ def test_charts_draw_and_redraw_on_filter_change(app, page, live_server, browser
     browser_login(page, live_server, browser_operator["email"], browser_operator["password"])
     page.goto(f"{live_server}/console/analytics/?since=2025-03-10&until=2025-03-10")
     page.wait_for_selector("#chart-requests .main-svg")
-    for name in ("latency", "endpoints", "events", "ratings", "versions"):
+    for name in ("latency", "endpoints", "events"):
         assert page.locator(f"#chart-{name} .main-svg").count() >= 1, name
+    assert page.locator("[data-empty=ratings]").is_visible()  # no feedback seeded
     assert page.locator("#table-requests").is_hidden()
     page.click("#requests-card summary")
     assert page.locator("#table-requests").is_visible()
@@ -35,3 +36,19 @@ def test_charts_draw_and_redraw_on_filter_change(app, page, live_server, browser
         "(document.getElementById('chart-requests').data || [{x: []}])[0].x.length === 1")
     assert "interval=day" in page.url
     assert page.locator("#chart-requests .main-svg").count() >= 1
+    # After the swap each chart keeps Plotly's own classes (htmx's settle step used to
+    # strip them: the mode bar then covered the chart) and draws exactly one legend.
+    for name in ("requests", "latency"):
+        chart = page.locator(f"#chart-{name}")
+        assert "js-plotly-plot" in (chart.get_attribute("class") or ""), name
+        assert chart.locator(".legend").count() == 1, name
+    assert page.locator("#charts .modebar-container").count() == page.locator(
+        "#charts .js-plotly-plot").count()
+
+    # A range with no data says so instead of drawing a meaningless −1…1 axis.
+    page.fill("#since", "2024-01-01")
+    page.fill("#until", "2024-01-02")
+    page.locator("#until").dispatch_event("change")
+    page.wait_for_selector("[data-empty=requests]")
+    assert page.locator("#charts .js-plotly-plot").count() == 0
+    assert "No API calls in this range yet." in page.locator("#requests-card").inner_text()

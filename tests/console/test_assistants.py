@@ -169,3 +169,72 @@ def test_a_viewer_can_try_an_assistant_and_bad_input_stays_in_the_panel(corg):
     resp = viewer.post(f"/console/assistants/{aid}/preview", {"content": "Ciao?"})
     assert resp.status_code == 200 and "<html" in resp.text and "data-preview-reply" in resp.text
     assert corg.tenant.get("/api/v1/conversations/").json["items"] == []
+
+
+def test_the_page_and_the_form_say_which_engine_answers(app, corg):
+    """Issue 13 defect 4: `chat → claude-sonnet-4-5` is shown, but without a model key the
+    local engine answers; the page and the form say which one will."""
+    owner = corg["owner"]
+    aid = create_assistant_via_api(corg.tenant)["id"]
+    detail = owner.client.get(f"/console/assistants/{aid}").text
+    assert "<strong>local-extractive</strong>" in detail and "No model key" in detail
+    form = owner.client.get(f"/console/assistants/{aid}/edit").text
+    assert 'data-test="engine"' in form and "local-extractive" in form
+    assert "claude-sonnet-4-5 takes over once a key is set" in form
+    app.config["ANTHROPIC_API_KEY"] = "sk-test"
+    try:
+        detail = owner.client.get(f"/console/assistants/{aid}").text
+        new_form = owner.client.get("/console/assistants/new").text
+    finally:
+        app.config["ANTHROPIC_API_KEY"] = ""
+    assert "<strong>claude-sonnet-4-5</strong>" in detail and "No model key" not in detail
+    assert "claude-sonnet-4-5 (Anthropic) writes each reply" in new_form
+
+
+def test_after_a_rollback_the_replaced_version_reads_was_live_not_draft(corg):
+    """Issue 13 defect 5: after rolling back from v2, v2 showed "draft"."""
+    owner = corg["owner"]
+    aid = create_assistant_via_api(corg.tenant)["id"]
+    corg.tenant.patch(f"/api/v1/assistants/{aid}", json={"tone": "formal", "promote": True})
+    corg.tenant.post(f"/api/v1/assistants/{aid}/versions/1/promote")  # roll back
+    corg.tenant.patch(f"/api/v1/assistants/{aid}", json={"tone": "terse"})  # v3: a draft
+    html = owner.client.get(f"/console/assistants/{aid}").text
+
+    def row(n: int) -> str:
+        start = html.index(f'data-version="{n}"')
+        return html[start:html.index("</tr>", start)]
+
+    assert ">live<" in row(1)
+    assert ">was live<" in row(2) and 'data-test="rollback-2"' in row(2)
+    assert ">draft<" in row(3) and 'data-test="promote-3"' in row(3) and "never" in row(3)
+
+
+def test_comparing_a_version_with_itself_says_so(corg):
+    """Issue 13 defect 5: v1 against v1 silently showed v2 against v1."""
+    owner = corg["owner"]
+    aid = create_assistant_via_api(corg.tenant)["id"]
+    corg.tenant.patch(f"/api/v1/assistants/{aid}", json={"tone": "formal", "promote": True})
+    html = owner.client.get(f"/console/assistants/{aid}/diff?a=1&b=1").text
+    assert "Compare v1 with v1" in html and 'data-test="same-version"' in html
+    # With the latest version live, the default pair is the one before it and the latest.
+    assert "Compare v1 with v2" in owner.client.get(f"/console/assistants/{aid}/diff").text
+    detail = owner.client.get(f"/console/assistants/{aid}").text
+    compare = detail[detail.index('name="a"'):detail.index('name="b"')]
+    assert '<option value="1" selected>' in compare
+
+
+def test_pause_and_resume_from_the_assistant_page_after_confirmation(corg):
+    """Issue 13 defect 5: pausing existed only as an unconfirmed switch on the list."""
+    owner = corg["owner"]
+    aid = create_assistant_via_api(corg.tenant)["id"]
+    html = owner.client.get(f"/console/assistants/{aid}").text
+    assert 'data-test="pause"' in html and 'data-confirm="Pause “Support”?' in html
+    resp = owner.post(f"/console/assistants/{aid}/active", {"back": "detail"})
+    assert resp.status_code == 302 and resp.headers["Location"].endswith(f"/assistants/{aid}")
+    html = owner.client.get(resp.headers["Location"]).text
+    assert "is paused" in html and 'data-test="resume"' in html
+    assert api_assistant(corg, aid)["is_active"] is False
+    owner.post(f"/console/assistants/{aid}/active", {"back": "detail", "active": "on"})
+    assert api_assistant(corg, aid)["is_active"] is True
+    assert 'data-test="pause"' not in corg["viewer"].client.get(
+        f"/console/assistants/{aid}").text

@@ -44,18 +44,35 @@ def test_assistant_lifecycle_create_edit_promote_and_pause(page, live_server,
     page.click("[data-test=promote-2]")  # the confirm() dialog is accepted by the fixture
     page.wait_for_selector("text=Version 2 is live now")
     assert page.locator("tr[data-version='2'] .badge").inner_text() == "live"
-    assert page.locator("tr[data-version='1'] .badge").inner_text() == "previous"
+    assert page.locator("tr[data-version='1'] .badge").inner_text() == "was live"
 
     page.click("a:has-text('Diff with v1')")
     assert page.locator("[data-field='tone'] del").inner_text() != ""
     assert "formal" in page.locator("[data-field='tone'] td.r").inner_text()
 
-    # The switch pauses in place over HTMX, with a toast and no page load.
+    # The switch pauses in place over HTMX after a confirmation, with a toast and no page
+    # load (the fixture accepts the confirm() dialog).
     page.click("nav >> text=Assistants")
     row = page.locator("tr", has_text="Hotel concierge")
     row.locator(".switch").click()
     page.wait_for_selector(".toast:has-text('is paused')")
     assert row.locator("[data-status]").inner_text() == "paused"
+    # Cancelled, the switch flips back and nothing is sent.
+    page.evaluate("window.confirm = () => false")
+    row.locator(".switch").click()
+    page.wait_for_timeout(300)
+    assert not row.locator("input[type=checkbox]").is_checked()
+    assert row.locator("[data-status]").inner_text() == "paused"
+
+    # Pause and resume are on the assistant page too, each behind a confirmation.
+    page.evaluate("window.confirm = () => true")
+    row.locator("a.strong").click()
+    page.click("[data-test=resume]")
+    page.wait_for_selector("text=is active")
+    assert page.locator("h1 .badge").inner_text() == "active"
+    page.click("[data-test=pause]")
+    page.wait_for_selector("text=is paused")
+    assert page.locator("h1 .badge").inner_text() == "paused"
 
 
 def test_api_key_is_shown_once_then_revoked(page, live_server, browser_operator):
@@ -67,9 +84,11 @@ def test_api_key_is_shown_once_then_revoked(page, live_server, browser_operator)
     assert secret.startswith("cpn_live_")
     page.click("[data-copy]")
     page.wait_for_selector("text=Copied")
-
-    page.click("text=back to keys")
-    assert secret not in page.content()
+    # Reloading the page that answered the POST re-sends the form: no second key.
+    page.reload()
+    page.wait_for_selector("text=was already created from this form")
+    assert page.locator("tr", has_text="website widget").count() == 1
+    assert secret not in page.content()  # the reload lands on the key list
     row = page.locator("tr", has_text="website widget")
     assert row.locator(".badge").inner_text() == "active"
     row.locator("[data-test=revoke]").click()

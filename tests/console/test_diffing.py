@@ -1,4 +1,4 @@
-"""The side-by-side diff pairs lines and marks the changed characters."""
+"""The side-by-side diff pairs lines and marks the changed words."""
 from __future__ import annotations
 
 from console.diffing import diff_configs, diff_lines, field_text
@@ -10,11 +10,20 @@ def test_equal_text_is_all_equal_rows():
     assert [(r.left_no, r.right_no) for r in rows] == [(1, 1), (2, 2)]
 
 
-def test_changed_line_marks_only_the_changed_characters():
+def test_changed_line_marks_whole_changed_words():
     (row,) = diff_lines("Be friendly.", "Be formal.")
     assert row.tag == "replace"
-    assert "<del>" in row.left and "<ins>" in row.right
-    assert str(row.left).startswith("Be f") and str(row.right).startswith("Be f")
+    assert str(row.left) == "Be <del>friendly</del>." and str(row.right) == "Be <ins>formal</ins>."
+
+
+def test_a_changed_word_is_never_cut_into_letters():
+    """Issue 13: "cordiale" against "formale" was marked "cor|di|ale"."""
+    (row,) = diff_lines("Tono cordiale e breve.", "Tono formale e breve.")
+    assert str(row.left) == "Tono <del>cordiale</del> e breve."
+    assert str(row.right) == "Tono <ins>formale</ins> e breve."
+    (row,) = diff_lines("chat: claude-sonnet-4-5", "chat: claude-opus-4")
+    assert str(row.left) == "chat: claude-<del>sonnet-4-5</del>"
+    assert str(row.right) == "chat: claude-<ins>opus-4</ins>"
 
 
 def test_added_and_removed_lines_stand_alone():

@@ -18,6 +18,24 @@ def test_created_key_is_shown_once_and_works_against_the_api(corg):
     assert secret not in listing  # never again
 
 
+def test_the_same_form_sent_twice_creates_one_key(corg):
+    """A reload of the "key created" page re-posts the form; it must not mint again."""
+    owner = corg["owner"]
+    token = re.search(r'name="form_token" value="([^"]+)"',
+                      owner.client.get("/console/keys/").text).group(1)
+    first = owner.post("/console/keys/", {"name": "crm sync", "form_token": token})
+    assert first.status_code == 200 and "cpn_live_" in first.text
+    again = owner.post("/console/keys/", {"name": "crm sync", "form_token": token})
+    assert again.status_code == 302
+    listing = owner.client.get("/console/keys/").text
+    assert listing.count(">crm sync<") == 1 and "was already created from this form" in listing
+    # A fresh form (a new token) creates another key as asked.
+    token2 = re.search(r'name="form_token" value="([^"]+)"', listing).group(1)
+    assert token2 != token
+    assert owner.post("/console/keys/", {"name": "crm sync",
+                                         "form_token": token2}).status_code == 200
+
+
 def test_key_listing_shows_prefix_created_last_used_and_status(corg):
     corg.tenant.get("/api/v1/assistants/")  # uses the tenant's key → last_used_at
     html = corg["admin"].client.get("/console/keys/").text

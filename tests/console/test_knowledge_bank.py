@@ -2,6 +2,7 @@
 messages, inline edit over HTMX, CSV import, the URL guard's refusal shown in place."""
 from __future__ import annotations
 
+import html
 import io
 import re
 import threading
@@ -112,6 +113,41 @@ def test_csv_import_creates_every_pair_or_none(corg, run_jobs):
     assert len(qas(corg)) == 2  # nothing from the refused files
 
 
+def test_the_csv_example_on_the_page_imports_as_the_pairs_it_shows(corg, run_jobs):
+    owner = corg["owner"]
+    page = owner.client.get("/console/knowledge/qas/").text
+    example = re.search(r'<pre [^>]*data-test="csv-example"[^>]*>(.*?)</pre>', page, re.S)
+    assert example, "the Q&A page shows a CSV example"
+    copied = html.unescape(example.group(1)).encode()  # what an operator copies verbatim
+    resp = owner.post("/console/knowledge/qas/import",
+                      {"file": (io.BytesIO(copied), "example.csv")},
+                      content_type="multipart/form-data")
+    assert resp.status_code == 302
+    assert "Imported 1 Q&amp;A pair(s)" in owner.client.get(resp.headers["Location"]).text
+    run_jobs()
+    [pair] = qas(corg)
+    assert (pair["question"], pair["answer"], pair["tags"]) == (
+        "Do you ship abroad?", "Yes, to all EU countries.", ["shipping", "eu"])
+
+
+def test_a_row_with_an_unquoted_comma_is_refused_with_its_line(corg):
+    owner = corg["owner"]
+    shifted = (b"question,answer,tags\nCan I return sale items?,Within 14 days.,returns\n"
+               b"Do you ship abroad?,Yes, to all EU countries.,shipping;eu\n")
+    resp = owner.post("/console/knowledge/qas/import",
+                      {"file": (io.BytesIO(shifted), "shifted.csv")},
+                      content_type="multipart/form-data")
+    assert resp.status_code == 422 and 'id="file-error"' in resp.text
+    assert ("Line 3 has 4 fields but the header has 3; put a value that contains a comma "
+            "in double quotes.") in html.unescape(resp.text)
+    api = corg.tenant.post("/api/v1/knowledge/qas/import",
+                           data={"file": (io.BytesIO(shifted), "shifted.csv")},
+                           content_type="multipart/form-data")
+    assert api.status_code == 422
+    assert api.json["error"]["details"]["fields"]["file"][0].startswith("Line 3 has 4 fields")
+    assert qas(corg) == []  # not even the good first row
+
+
 @pytest.fixture
 def site():  # noqa: ANN201
     """A real web page on a local HTTP server (tests allow loopback fetches)."""
@@ -161,3 +197,24 @@ def test_a_page_is_added_then_refreshed_in_place(corg, run_jobs, site):
     run_jobs()
     detail = owner.client.get(f"/console/knowledge/sources/{page['id']}").text
     assert "Bologna warehouse" in detail and re.search(r"Unchanged refreshes", detail)
+
+
+def test_a_writer_deletes_a_page_from_the_web_pages_tab(corg, run_jobs, site):
+    owner, viewer = corg["owner"], corg["viewer"]
+    assert owner.post("/console/knowledge/urls/", {"url": site + "/faq",
+                                                   "title": "FAQ"}).status_code == 302
+    run_jobs()
+    [page] = corg.tenant.get("/api/v1/knowledge/urls/").json["items"]
+    action = f'action="/console/knowledge/sources/{page["id"]}/delete"'
+    assert 'data-confirm="Delete “FAQ”?' in owner.client.get("/console/knowledge/urls/").text
+    assert action in owner.client.get("/console/knowledge/urls/").text
+    listing = viewer.client.get("/console/knowledge/urls/").text
+    assert "FAQ" in listing and action not in listing and 'data-test="delete"' not in listing
+    assert viewer.post(f"/console/knowledge/sources/{page['id']}/delete").status_code == 403
+
+    resp = owner.post(f"/console/knowledge/sources/{page['id']}/delete")
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/console/knowledge/urls/")
+    after = owner.client.get(resp.headers["Location"]).text
+    assert "“FAQ” deleted, with its chunks and vectors." in html.unescape(after)
+    assert "No web pages yet." in after
+    assert corg.tenant.get("/api/v1/knowledge/urls/").json["items"] == []

@@ -200,3 +200,16 @@ def test_a_customer_page_joins_their_sessions_across_channels(corg, other_corg, 
     assert story.conversation_id in html and conv["id"] in html
     assert "Where is my parcel?" in html
     assert other_corg["viewer"].client.get(link.group(1)).status_code == 404
+
+
+def test_transcript_and_session_pages_name_the_customer_the_same_way(corg, run_jobs):
+    """Issue 13 defect 8: the transcript header showed the CRM id where the session page
+    showed the customer's name; both now lead with the name and link the customer page."""
+    story = make_story(corg.tenant, run_jobs)  # crm-42, named Lea
+    viewer = corg["viewer"].client
+    transcript = viewer.get(f"/console/conversations/{story.conversation_id}").text
+    session_page = viewer.get(f"/console/sessions/{story.session_id}").text
+    assert re.search(r"<h1>Conversation with Lea\b", transcript)
+    assert re.search(r"<h1>Session of Lea\b", session_page)
+    for html in (transcript, session_page):
+        assert 'data-test="customer-link">Lea</a>' in html and "<code>crm-42</code>" in html
