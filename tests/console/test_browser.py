@@ -287,6 +287,17 @@ def test_improve_an_answer_from_a_knowledge_gap(page, live_server, browser_opera
     again = tenant.post(messages, json={"content": "Do you ship to Iceland?"}).json["reply"]
     assert again["content"] == right and again["answer_type"] == "qa_match"
 
+    # The same reply becomes a test case: it must answer, citing the correction.
+    case = page.locator(f"#case-{reply_id}")
+    case.locator("summary").click()
+    assert case.locator("input[name=expect_source_ids]").first.is_checked()
+    assert case.locator("select[name=expect_no_answer]").input_value() == "no"
+    case.locator("[data-test=save-case]").click()
+    page.wait_for_selector(".toast:has-text('Test case saved')")
+    tests = tenant.get(f"/api/v1/assistants/{assistant['id']}/tests").json["items"]
+    assert [t["question"] for t in tests] == ["Do you ship to Iceland?"]
+    assert tests[0]["expect_no_answer"] is False and len(tests[0]["expect_source_ids"]) == 1
+
 
 def test_the_operator_loop_ask_save_a_case_evaluate_and_promote(page, live_server,
                                                                 browser_operator, app,

@@ -26,11 +26,12 @@ def test_session_and_conversation_pages_render_read_only_for_every_role(corg, ru
                  "/console/conversations/", transcript):
         resp = op.get(path)
         assert resp.status_code == 200, (path, resp.text[:300])
-        # Nothing here changes state but the sign-out button and, for writers, the
-        # correction form under each reply ("Improve this answer").
-        forms = 1 + (path == transcript and role in ("owner", "admin"))
-        assert resp.text.count('method="post"') == forms and "hx-post" not in resp.text, path
-        assert ("Improve this answer" in resp.text) == (forms == 2), path
+        # Nothing here changes state but the sign-out button and, for writers, the two
+        # forms under each reply ("Improve this answer", "Save as test case").
+        writer = path == transcript and role in ("owner", "admin")
+        assert resp.text.count('method="post"') == 1 + 2 * writer, path
+        assert resp.text.count("hx-post") == writer, path
+        assert ("Improve this answer" in resp.text) == writer, path
     cite = op.get(f"/console/conversations/{story.conversation_id}/citations/"
                   f"{story.chunk_id}", headers={"HX-Request": "true"})
     assert cite.status_code == 200 and "ship to Switzerland within 3 working days" in cite.text
@@ -213,3 +214,25 @@ def test_transcript_and_session_pages_name_the_customer_the_same_way(corg, run_j
     assert re.search(r"<h1>Session of Lea\b", session_page)
     for html in (transcript, session_page):
         assert 'data-test="customer-link">Lea</a>' in html and "<code>crm-42</code>" in html
+
+
+def test_a_transcript_reply_is_saved_as_a_test_case_of_its_assistant(corg, run_jobs):
+    """Issue 13 item 3: "Save as test case" from a transcript. The question comes filled
+    in and the reply's cited source is the expectation; writers only."""
+    story = make_story(corg.tenant, run_jobs)
+    owner = corg["owner"]
+    html = owner.client.get(f"/console/conversations/{story.conversation_id}").text
+    start = html.index(f'id="case-{story.reply_id}"')
+    form = html[start:html.index("</details>", start)]
+    assert f"/console/assistants/{story.assistant_id}/tests" in form
+    assert 'value="Do you ship to Switzerland?"' in form
+    assert f'name="expect_source_ids" value="{story.source_id}" checked' in form
+    resp = owner.hx_post(f"/console/assistants/{story.assistant_id}/tests", {
+        "question": "Do you ship to Switzerland?", "expect_source_ids": story.source_id,
+        "expect_no_answer": "no"})
+    assert resp.status_code == 204 and "Test case saved" in resp.headers["HX-Trigger"]
+    tests = corg.tenant.get(f"/api/v1/assistants/{story.assistant_id}/tests").json["items"]
+    assert [(t["question"], t["expect_source_ids"], t["expect_no_answer"]) for t in tests] == [
+        ("Do you ship to Switzerland?", [story.source_id], False)]
+    viewer = corg["viewer"].client.get(f"/console/conversations/{story.conversation_id}").text
+    assert f'id="case-{story.reply_id}"' not in viewer
