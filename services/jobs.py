@@ -25,6 +25,7 @@ from sqlalchemy import or_, select
 
 from errors import Conflict
 from extensions import db
+from models.evaluations import Evaluation
 from models.jobs import Job
 from models.knowledge import KnowledgeSource
 from models.types import utcnow
@@ -213,6 +214,7 @@ def _fail_stale(config: Any, org_id: str | None) -> list[str]:
                      if timed_out else STALE_MESSAGE)
         failed.append(job.id)
         _fail_sources(job)
+        _fail_evaluation(job)
     if failed:
         db.session.commit()
     return failed
@@ -265,3 +267,15 @@ def retry_job(org_id: str, job_id: str) -> Job:
         raise Conflict("Only failed jobs can be retried.", code="job_not_failed")
     return enqueue(org_id, old.kind, target_id=old.target_id, params=dict(old.params or {}),
                    dedupe=True)
+
+
+def _fail_evaluation(job: Job) -> None:
+    """An evaluation whose worker died says so, instead of "running" for ever (the
+    promotion gate only counts finished runs, so it stays closed either way)."""
+    if job.kind != "evaluation" or not job.target_id:
+        return
+    for evaluation in db.session.execute(select(Evaluation).where(
+            Evaluation.org_id == job.org_id, Evaluation.id == job.target_id,
+            Evaluation.status.in_(("queued", "running")))).scalars():
+        evaluation.status, evaluation.finished_at = "failed", job.finished_at or utcnow()
+        evaluation.error = job.error or STALE_MESSAGE

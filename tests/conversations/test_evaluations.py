@@ -123,3 +123,32 @@ def test_test_cases_are_managed_and_checked(tenant, other_tenant, run_jobs, guid
         tenant.delete(f"{url}/{t['id']}")
     resp = tenant.post(f"/api/v1/assistants/{aid}/versions/2/evaluations")
     assert resp.status_code == 422 and "tests" in resp.json["error"]["details"]["fields"]
+
+
+def test_an_evaluation_whose_worker_died_is_failed_by_the_sweeper(app, tenant, run_jobs,
+                                                                   guided):
+    """A killed worker leaves the job "running" with a stale heartbeat; the sweeper fails
+    the job and the evaluation with it (it used to read "running" for ever)."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from extensions import db
+    from models.evaluations import Evaluation
+    from models.jobs import Job
+    from models.types import utcnow
+
+    aid = guided["assistant_id"]
+    done = _evaluate(tenant, run_jobs, aid, 2)
+    stale = utcnow() - timedelta(seconds=app.config["JOB_STALE_SECONDS"] + 60)
+    with app.app_context():
+        db.session.execute(update(Job).where(Job.id == done["job_id"]).values(
+            status="running", heartbeat_at=stale, started_at=stale, finished_at=None))
+        db.session.execute(update(Evaluation).where(Evaluation.id == done["id"]).values(
+            status="running", finished_at=None))
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["jobs", "sweep"])
+    assert result.exit_code == 0 and done["job_id"] in result.output
+    after = tenant.get(f"/api/v1/assistants/{aid}/evaluations/{done['id']}").json
+    assert after["status"] == "failed" and "stopped responding" in after["error"]
+    assert after["finished_at"]
