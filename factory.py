@@ -36,7 +36,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from api.auth import authenticate_request, confirm_cached_key
     from api.errors import register_error_handlers
     from api.observability import init_observability
-    from api.ratelimit import exempt, org_limit, rate_limited_response
+    from api.ratelimit import enforce_key_limit, exempt, org_limit, rate_limited_response
     from services.key_cache import init_key_cache
     import services.ratelimit  # noqa: F401 - registers RATELIMIT_STRATEGY with Flask-Limiter
 
@@ -51,6 +51,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     init_key_cache(app)
     app.before_request(confirm_cached_key)  # after the limiter's hit, before any view
+    app.before_request(enforce_key_limit)  # a key's own limit, inside its organization's
     csrf.init_app(app)
     htmx.init_app(app)
     login_manager.init_app(app)

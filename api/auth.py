@@ -83,6 +83,10 @@ def _invalid() -> Unauthorized:
 
 
 def _bind(key: ApiKey, org: Organization | None) -> None:
+    if key.is_expired(utcnow()):
+        g.pop("auth", None)
+        raise Unauthorized(f"This API key expired at {key.expires_at:%Y-%m-%d %H:%M} UTC; "
+                           "ask for a new one.", code="key_expired")
     g.auth = AuthContext(key=key, org=org)
     g.key_touch = needs_touch(key, current_app.config["KEY_LAST_USED_RESOLUTION"])
     g.rate_limit_key = budget_key(org.id if org is not None else None, key.id)

@@ -22,6 +22,7 @@ from errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from api.scopes import require_scope
 from services.db_retry import first_read
 
 
@@ -182,6 +183,8 @@ def endpoint(
     def decorate(fn: Callable) -> Callable:
         @wraps(fn)
         def view(**kwargs: Any) -> Response:
+            if auth:
+                require_scope()
             if any(isinstance(v, str) and "\x00" in v for v in kwargs.values()):
                 raise NotFound()  # no id holds a NUL byte; never let one reach a query
             if query is not None:

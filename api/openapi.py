@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api.endpoint import EndpointDoc
+from api.scopes import required_scope
 from api.schemas.common import ErrorResponse
 
 bp = Blueprint("openapi", __name__)
@@ -107,6 +108,8 @@ def build_spec(app: Flask) -> dict[str, Any]:
         statuses = set(doc.errors) | {400, 405, 413, 415, 422, 503}
         if doc.auth:
             statuses |= {401, 429}
+            if required_scope(endpoint_name, method):
+                statuses.add(403)  # insufficient_scope
         if "{" in path:
             statuses.add(404)
         for status in sorted(statuses):
@@ -116,6 +119,10 @@ def build_spec(app: Flask) -> dict[str, Any]:
             }
         if doc.auth:
             op["security"] = [{"ApiKey": []}]
+            scope = required_scope(endpoint_name, method)
+            if scope:
+                op["x-required-scope"] = scope
+                op["description"] = f"Needs a key with the `{scope}` scope."
         paths.setdefault(path, {})[method] = op
 
     return {

@@ -4,12 +4,15 @@ from __future__ import annotations
 import logging
 
 from flask import Response, g, request
-from werkzeug.exceptions import HTTPException
+from limits import parse
+from werkzeug.exceptions import HTTPException, TooManyRequests
 
 from api.auth import confirm_cached_key
 from api.errors import json_error
 from errors import Unauthorized
+from extensions import limiter
 from services.audit import record_rate_limit_event
+from services.ratelimit import key_budget_key
 
 log = logging.getLogger("companin.ratelimit")
 
@@ -21,6 +24,30 @@ def org_limit() -> str:
 def exempt() -> bool:
     """Only authenticated keyed calls count; the console has its own login throttle."""
     return getattr(g, "rate_limit_key", None) is None
+
+
+class KeyLimitExceeded(TooManyRequests):
+    """A key over its own hourly limit (its organization may still have budget)."""
+
+    def __init__(self, limit_text: str) -> None:
+        super().__init__()
+        self.limit = type("KeyLimit", (), {"limit": limit_text})()
+
+
+def enforce_key_limit() -> None:
+    """After the organization's hit: a key with its own `rate_limit_per_hour` spends that
+    too (one more counter, only for such keys). The call already counts against its
+    organization, so a key cannot exceed the budget it lives in."""
+    auth = g.get("auth")
+    per_hour = auth.key.rate_limit_per_hour if auth is not None else None
+    if not per_hour or not limiter.enabled or exempt():
+        return
+    item = parse(f"{per_hour}/hour")
+    window = g.get("rate_limit_window")  # keep the organization's for the headers
+    allowed = limiter.limiter.hit(item, key_budget_key(auth.key.id))
+    g.rate_limit_window = window
+    if not allowed:
+        raise KeyLimitExceeded(f"{per_hour} per 1 hour (this key)")
 
 
 def rate_limited_response(exc: HTTPException) -> Response:

@@ -93,16 +93,39 @@ def org_set_limit(org_id: str, per_hour: int) -> None:
 @click.option("--org", "org_id", default=None, help="Organization id.")
 @click.option("--platform", is_flag=True, help="A platform key (analytics across orgs).")
 @click.option("--name", default="", help="A label for the key.")
-def key_create(org_id: str | None, platform: bool, name: str) -> None:
-    """Create an API key; the key is printed once and never stored."""
+@click.option("--scopes", default=None,
+              help="Comma-separated scopes (default: every scope but keys:manage).")
+@click.option("--expires-at", "expires_at", default=None, help="ISO 8601 expiry time.")
+@click.option("--rate-limit", "rate_limit", type=int, default=None,
+              help="The key's own requests per hour, within the organization's.")
+def key_create(org_id: str | None, platform: bool, name: str, scopes: str | None,
+               expires_at: str | None, rate_limit: int | None) -> None:
+    """Create an API key; the key is printed once and never stored. The CLI (like the
+    console) may grant keys:manage."""
+    from datetime import datetime
+
     from services.keys import create_key
 
     if platform == bool(org_id):
         raise click.UsageError("Give exactly one of --org ORG_ID or --platform.")
+    try:
+        when = datetime.fromisoformat(expires_at.replace("Z", "+00:00")) if expires_at \
+            else None
+    except ValueError:
+        raise click.BadParameter("use ISO 8601, e.g. 2027-01-31T00:00:00Z",
+                                 param_hint="--expires-at") from None
     org = _org(org_id) if org_id else None
-    minted = create_key(org, name=name, platform=platform)
+    try:
+        minted = create_key(org, name=name, platform=platform,
+                            scopes=[s.strip() for s in scopes.split(",") if s.strip()]
+                            if scopes is not None else None,
+                            expires_at=when, rate_limit_per_hour=rate_limit)
+    except AppError as exc:
+        _fail(exc)
     _emit({"id": minted.key.id, "api_key": minted.secret, "platform": platform,
-           "organization_id": org.id if org else None})
+           "organization_id": org.id if org else None, "scopes": minted.key.scopes,
+           "expires_at": minted.key.expires_at.isoformat() if minted.key.expires_at
+           else None})
 
 
 @key_cli.command("revoke")

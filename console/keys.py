@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, date, datetime
+from typing import Any
 
 from flask import Blueprint, Response, make_response, render_template, request, session
 from flask_login import current_user
 
 from console.access import current_org, redirect_with_toast, require_login, requires_write
 from errors import ValidationFailed
+from models.types import utcnow
 from services import keys as svc
 
 bp = require_login(Blueprint("console_keys", __name__, url_prefix="/console/keys"))
@@ -16,16 +19,49 @@ MINTED = "console_keys_minted"  # session: form token → key id, the last few f
 MINTED_KEPT = 8
 
 
-def _form_values(name: str = "") -> dict[str, str]:
+def _form_values(form: Any = None) -> dict[str, Any]:
     """Each rendering of the form gets its own token, so a reload of the page that
     answered the POST (the browser re-sends it) is recognised instead of minting twice."""
-    return {"name": name, "form_token": secrets.token_urlsafe(16)}
+    values: dict[str, Any] = {"form_token": secrets.token_urlsafe(16)}
+    if form is not None:
+        values.update(name=form.get("name", ""), scopes=form.getlist("scopes"),
+                      expires_at=form.get("expires_at", ""),
+                      rate_limit_per_hour=form.get("rate_limit_per_hour", ""))
+    return values
+
+
+def _page(org: Any, values: dict[str, Any], errors: dict[str, list[str]]) -> str:
+    return render_template("keys/list.html", keys=svc.list_keys(org), errors=errors,
+                           values=values, scopes=svc.SCOPES, default_scopes=svc.DEFAULT_SCOPES,
+                           now=utcnow())
+
+
+def _settings(form: Any) -> dict[str, Any]:
+    """The form's scopes, expiry date and limit as create_key takes them."""
+    errors: dict[str, list[str]] = {}
+    expires_at = per_hour = None
+    if form.get("expires_at"):
+        try:
+            expires_at = datetime.combine(date.fromisoformat(form["expires_at"]),
+                                          datetime.min.time(), tzinfo=UTC)
+        except ValueError:
+            errors["expires_at"] = ["Choose a date."]
+    if form.get("rate_limit_per_hour"):
+        try:
+            per_hour = int(form["rate_limit_per_hour"])
+        except ValueError:
+            errors["rate_limit_per_hour"] = ["A whole number of requests."]
+    if errors:
+        raise ValidationFailed(errors)
+    # The form marks that it showed the boxes: none ticked is then a choice to refuse,
+    # while a post without them (a script) gets the default scopes.
+    scopes = form.getlist("scopes") if form.get("scopes_shown") else None
+    return {"scopes": scopes, "expires_at": expires_at, "rate_limit_per_hour": per_hour}
 
 
 @bp.get("/")
 def index() -> str:
-    return render_template("keys/list.html", keys=svc.list_keys(current_org()), errors={},
-                           values=_form_values())
+    return _page(current_org(), _form_values(), {})
 
 
 @bp.post("/")
@@ -40,10 +76,10 @@ def create() -> Response | tuple[str, int]:
             "console_keys.index", f"Key “{name}” was already created from this form and its "
             "secret was shown once. Lost it? Revoke the key and create a new one.", "warning")
     try:
-        minted = svc.create_key(org, name=name, created_by_user_id=current_user.id)
+        minted = svc.create_key(org, name=name, created_by_user_id=current_user.id,
+                                **_settings(request.form))
     except ValidationFailed as exc:
-        return render_template("keys/list.html", keys=svc.list_keys(org), errors=exc.fields,
-                               values=_form_values(name)), 422
+        return _page(org, _form_values(request.form), exc.fields), 422
     if token:
         kept = list(minted_before.items())[-(MINTED_KEPT - 1):]
         session[MINTED] = {**dict(kept), token: minted.key.id}

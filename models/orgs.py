@@ -49,10 +49,18 @@ class ApiKey(Timestamps, db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_by_user_id: Mapped[str | None] = mapped_column(String(40))
+    # What the key may call (services.keys.SCOPES); platform keys are not scoped.
+    scopes: Mapped[list] = mapped_column(JSONType, nullable=False, default=list)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Its own hourly budget inside the organization's; NULL = only the organization's.
+    rate_limit_per_hour: Mapped[int | None] = mapped_column(Integer)
 
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
 
 class User(UserMixin, OrgScoped, Timestamps, db.Model):

@@ -10,9 +10,10 @@ import hmac
 import secrets
 import string
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from errors import NotFound, ValidationFailed
 from extensions import db
@@ -20,6 +21,14 @@ from models.orgs import ApiKey, Organization
 from models.types import utcnow
 
 KEY_SCHEME = "cpn_live_"
+
+# SPEC §12. Granting keys:manage is reserved to the console and the CLI: a key that may
+# manage keys could otherwise mint itself a successor that outlives its own revocation.
+SCOPES = ("assistants:read", "assistants:write", "knowledge:read", "knowledge:write",
+          "conversations:read", "conversations:write", "analytics:read", "keys:manage",
+          "webhooks:manage", "audit:read")
+MANAGE_SCOPE = "keys:manage"
+DEFAULT_SCOPES = tuple(s for s in SCOPES if s != MANAGE_SCOPE)
 _ALPHABET = string.ascii_letters + string.digits
 _SECRET_LEN = 40
 PREFIX_LEN = len(KEY_SCHEME) + 8
@@ -41,23 +50,90 @@ def _mint_secret() -> str:
 
 def create_key(
     org: Organization | None, *, name: str = "", platform: bool = False,
-    created_by_user_id: str | None = None,
+    created_by_user_id: str | None = None, scopes: list[str] | None = None,
+    expires_at: datetime | None = None, rate_limit_per_hour: int | None = None,
+    may_grant_manage: bool = True,
 ) -> MintedKey:
-    """A new key for `org` (or a platform key when `platform`); commits."""
+    """A new key for `org` (or a platform key when `platform`); commits. `scopes` None
+    means DEFAULT_SCOPES; `may_grant_manage` is False when a key mints the key (API)."""
     if platform == (org is not None):
         raise ValueError("a key is either bound to one organization or a platform key")
-    name = (name or "").strip()
-    if len(name) > 120:
-        raise ValidationFailed({"name": ["At most 120 characters."]})
+    settings = check_settings(org, {"name": name, "scopes": scopes, "expires_at": expires_at,
+                                    "rate_limit_per_hour": rate_limit_per_hour},
+                              may_grant_manage=may_grant_manage)
     secret = _mint_secret()
     key = ApiKey(
-        org_id=org.id if org else None, name=name or ("platform" if platform else "default"),
+        org_id=org.id if org else None,
+        name=settings["name"] or ("platform" if platform else "default"),
         prefix=secret[:PREFIX_LEN], key_hash=hash_key(secret), is_platform=platform,
         created_by_user_id=created_by_user_id,
+        scopes=[] if platform else settings.get("scopes") or list(DEFAULT_SCOPES),
+        expires_at=settings.get("expires_at"),
+        rate_limit_per_hour=settings.get("rate_limit_per_hour"),
     )
     db.session.add(key)
     db.session.commit()
     return MintedKey(key=key, secret=secret)
+
+
+def check_settings(org: Organization | None, data: dict[str, Any], *,
+                   may_grant_manage: bool, current: ApiKey | None = None) -> dict[str, Any]:
+    """The fields of `data` that are present, checked together (422 naming each one):
+    known scopes, keys:manage only where it may be granted, an expiry in the future, a
+    per-key limit within the organization's."""
+    errors: dict[str, list[str]] = {}
+    out: dict[str, Any] = {}
+    if "name" in data:
+        out["name"] = (data["name"] or "").strip()
+        if len(out["name"]) > 120:
+            errors["name"] = ["At most 120 characters."]
+    if data.get("scopes") is not None:  # [] is a choice (refused), None the default
+        wanted = list(dict.fromkeys(data["scopes"]))
+        unknown = [s for s in wanted if s not in SCOPES]
+        had_manage = current is not None and MANAGE_SCOPE in (current.scopes or [])
+        if unknown:
+            errors["scopes"] = [f"Unknown scope {', '.join(unknown)}; use any of "
+                                f"{', '.join(SCOPES)}."]
+        elif not wanted:
+            errors["scopes"] = ["Give the key at least one scope."]
+        elif MANAGE_SCOPE in wanted and not may_grant_manage and not had_manage:
+            errors["scopes"] = [f"{MANAGE_SCOPE} is granted only from the console or the "
+                                "CLI (flask key create --scopes)."]
+        out["scopes"] = sorted(wanted, key=SCOPES.index) if not unknown else wanted
+    if data.get("expires_at") is not None:
+        when = data["expires_at"]
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+        if when <= utcnow():
+            errors["expires_at"] = ["Choose a time in the future."]
+        out["expires_at"] = when
+    elif "expires_at" in data:
+        out["expires_at"] = None
+    if data.get("rate_limit_per_hour") is not None:
+        per_hour = data["rate_limit_per_hour"]
+        budget = org.rate_limit_per_hour if org is not None else None
+        if per_hour < 1:
+            errors["rate_limit_per_hour"] = ["Must be at least 1."]
+        elif budget is not None and per_hour > budget:
+            errors["rate_limit_per_hour"] = [
+                f"At most the organization's own limit ({budget} per hour)."]
+        out["rate_limit_per_hour"] = per_hour
+    elif "rate_limit_per_hour" in data:
+        out["rate_limit_per_hour"] = None
+    if errors:
+        raise ValidationFailed(errors)
+    return out
+
+
+def update_key(org: Organization, key_id: str, changes: dict[str, Any], *,
+               may_grant_manage: bool) -> ApiKey:
+    """Rename, re-scope, change expiry or the per-key limit; takes effect on the next
+    request in every process (the key cache is bumped by the commit)."""
+    key = get_key(org, key_id)
+    settings = check_settings(org, changes, may_grant_manage=may_grant_manage, current=key)
+    for field, value in settings.items():
+        setattr(key, field, value or key.name if field == "name" else value)
+    db.session.commit()
+    return key
 
 
 def verify_key(secret: str) -> tuple[ApiKey, Organization | None] | None:
@@ -91,12 +167,13 @@ def needs_touch(key: ApiKey, resolution_seconds: int, now: datetime | None = Non
     )
 
 
+def keys_query(org: Organization | str) -> Select:
+    """The organization's keys (platform keys belong to no organization)."""
+    return select(ApiKey).where(ApiKey.org_id == (org if isinstance(org, str) else org.id))
+
+
 def list_keys(org: Organization | str) -> list[ApiKey]:
-    org_id = org if isinstance(org, str) else org.id
-    stmt = (
-        select(ApiKey).where(ApiKey.org_id == org_id)
-        .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
-    )
+    stmt = keys_query(org).order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
     return list(db.session.execute(stmt).scalars())
 
 

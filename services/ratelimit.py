@@ -41,11 +41,16 @@ return {current, ttl, version}
 
 # The per-organization (and per platform key) budget's identifier (extensions.py keys the
 # limiter with it).
-BUDGET_PREFIXES = ("org:", "platform:")
+BUDGET_PREFIXES = ("org:", "platform:", "key:")
 
 
 def budget_key(org_id: str | None, key_id: str) -> str:
     return f"org:{org_id}" if org_id else f"platform:{key_id}"
+
+
+def key_budget_key(key_id: str) -> str:
+    """A key's own budget inside its organization's (SPEC §12 rate_limit_per_hour)."""
+    return f"key:{key_id}"
 
 
 def counter_key(item: RateLimitItem, identifiers: tuple[str, ...]) -> str:

@@ -48,14 +48,16 @@ def make_org(app, name: str = "Acme", rate_limit: int = 100_000):  # noqa: ANN00
         return org.id
 
 
-def make_key(app, org_id: str | None, name: str = "test", platform: bool = False):  # noqa: ANN001,ANN201
+def make_key(app, org_id: str | None, name: str = "test", platform: bool = False,  # noqa: ANN001,ANN201
+             scopes: list[str] | None = None, **settings):  # noqa: ANN003
+    """A key as the CLI mints it; `scopes` None = the default (all but keys:manage)."""
     from extensions import db
     from models.orgs import Organization
     from services.keys import create_key
 
     with app.app_context():
         org = db.session.get(Organization, org_id) if org_id else None
-        minted = create_key(org, name=name, platform=platform)
+        minted = create_key(org, name=name, platform=platform, scopes=scopes, **settings)
         return minted.key.id, minted.secret
 
 
@@ -75,8 +77,10 @@ def make_user(app, org_id: str, role: str = "owner", email: str | None = None,  
 
 
 def make_tenant(app, name: str = "Acme", rate_limit: int = 100_000) -> Tenant:  # noqa: ANN001
+    from services.keys import SCOPES
+
     org_id = make_org(app, name, rate_limit)
-    key_id, secret = make_key(app, org_id)
+    key_id, secret = make_key(app, org_id, scopes=list(SCOPES))  # every route is in reach
     return Tenant(org_id=org_id, key_id=key_id, secret=secret, client=app.test_client())
 
 

@@ -61,3 +61,35 @@ def test_key_name_too_long_is_an_inline_error(corg):
     assert resp.status_code == 422
     assert 'id="name-error"' in resp.text and "At most 120 characters." in resp.text
     assert "cpn_live_" not in resp.text.split("<tbody>")[0].split("New key name")[-1]
+
+
+def test_the_console_mints_scoped_expiring_keys_with_their_own_limit(corg):
+    """Issue 14 item 1: scopes as checkboxes (keys:manage only here and in the CLI), an
+    expiry date and a per-key limit; the list shows them."""
+    owner = corg["owner"]
+    page = owner.client.get("/console/keys/").text
+    for scope in ("assistants:read", "keys:manage", "analytics:read"):
+        assert f'data-scope="{scope}"' in page
+    assert re.search(r'data-scope="assistants:read" checked', page)
+    assert not re.search(r'data-scope="keys:manage" checked', page)  # not by default
+    resp = owner.post("/console/keys/", {
+        "name": "admin tool", "scopes_shown": "1", "scopes": ["keys:manage", "audit:read"],
+        "expires_at": "2099-01-31", "rate_limit_per_hour": "50"})
+    assert resp.status_code == 200, resp.text[:500]
+    secret = re.search(r'value="(cpn_live_[A-Za-z0-9]+)"', resp.text).group(1)
+    keys = corg.tenant.client.get("/api/v1/keys/", headers={"X-API-Key": secret})
+    assert keys.status_code == 200
+    mine = next(k for k in keys.json["items"] if k["name"] == "admin tool")
+    assert mine["scopes"] == ["keys:manage", "audit:read"]
+    assert mine["expires_at"] == "2099-01-31T00:00:00Z" and mine["rate_limit_per_hour"] == 50
+    listing = owner.client.get("/console/keys/").text
+    row = listing[listing.index(f'data-key="{mine["id"]}"'):]
+    row = row[:row.index("</tr>")]
+    assert "<code>keys:manage</code>" in row and "until 2099-01-31" in row and "50/hour" in row
+
+    # No box ticked is refused, with what was typed kept.
+    resp = owner.post("/console/keys/", {"name": "nothing", "scopes_shown": "1",
+                                         "expires_at": "2001-01-01"})
+    assert resp.status_code == 422
+    assert "at least one scope" in resp.text and "in the future" in resp.text
+    assert 'value="nothing"' in resp.text

@@ -95,5 +95,6 @@ def world(app, tenant, run_jobs, local_page) -> World:
         "context_id": ctx.json["id"], "conversation_id": conv["id"],
         "message_id": question_id, "reply_id": reply_id, "feedback_id": fb.json["id"],
         "external_id": "cust-A-1", "test_id": tc.json["id"], "evaluation_id": ev.json["id"],
+        "key_id": tenant.key_id,
     }
     return World(ids=ids, version_number=2, secret_texts=[CANARY, "cust-A-1"])

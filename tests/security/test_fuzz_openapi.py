@@ -39,6 +39,9 @@ SEMANTIC_FIELDS = {
     "model",  # a model change moves every source: not with source_ids
     "file",  # an uploaded Q&A CSV needs a question,answer header
     "content", "question", "answer",  # not blank once Unicode whitespace is trimmed
+    "expires_at",  # a key's expiry lies in the future
+    "rate_limit_per_hour",  # a key's own limit stays within its organization's
+    "scopes",  # keys:manage is granted from the console or the CLI only
 }
 SEMANTIC_CODES = {  # content-level refusals of uploads and URLs (SPEC §4)
     "unreadable_file", "unsupported_file_type", "no_text", "url_not_allowed",

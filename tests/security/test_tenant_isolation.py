@@ -33,6 +33,7 @@ PARAM_KINDS = {
     "message_id": ("reply_id", "msg"),
     "test_id": ("test_id", "tc"),
     "evaluation_id": ("evaluation_id", "ev"),
+    "key_id": ("key_id", "key"),
 }
 SOURCE_COLLECTIONS = {
     "/api/v1/knowledge/files/": [("file_id", "kf")],
@@ -55,6 +56,7 @@ BODIES = {
     "conversations.create_correction": {"answer": "hijacked"},
     "assistants.create_test": {"question": "hijacked?", "expect_no_answer": True},
     "assistants.update_test": {"question": "hijacked?"},
+    "keys.update": {"name": "hijacked", "scopes": ["assistants:read"]},
 }
 # Query parameters of list/analytics reads that take an id, filled with A's ids.
 ID_FILTERS = {
