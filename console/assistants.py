@@ -101,10 +101,7 @@ def preview(assistant_id: str) -> str | tuple[str, int]:
 def _page(org: Any, assistant: Any) -> dict[str, Any]:
     """What the assistant page shows besides the preview: source titles, the test cases,
     and each version's latest evaluation."""
-    latest: dict[int, Any] = {}
-    for evaluation in evaluation_svc.list_evaluations(org, assistant.id, limit=100,
-                                                      cursor=None).items:
-        latest.setdefault(evaluation.version, evaluation)  # newest first
+    latest = evaluation_svc.latest_per_version(org, assistant.id)
     went_live: dict[int, Any] = {}  # version → when it last went live
     for promotion in svc.promotion_history(org, assistant):
         went_live.setdefault(promotion.number, promotion.created_at)

@@ -8,6 +8,7 @@ from console.access import current_org, redirect_with_toast, require_login, requ
 from console.diffing import diff_configs
 from errors import Conflict, ValidationFailed
 from services import assistants as svc
+from services import evaluations as evaluation_svc
 
 bp = require_login(Blueprint("console_versions", __name__, url_prefix="/console/assistants"))
 
@@ -36,7 +37,9 @@ def diff(assistant_id: str) -> str:
     b = svc.get_version(org, assistant, b_no)
     versions = svc.list_versions(org, assistant, limit=100, cursor=None).items
     return render_template("assistants/diff.html", assistant=assistant, a=a, b=b,
-                           versions=versions, fields=diff_configs(a.config(), b.config()))
+                           versions=versions, fields=diff_configs(a.config(), b.config()),
+                           evaluations=evaluation_svc.latest_per_version(org, assistant.id),
+                           test_count=evaluation_svc.count_tests(org, assistant.id))
 
 
 @bp.post("/<assistant_id>/versions/<int:number>/promote")

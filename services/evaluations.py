@@ -32,7 +32,7 @@ EXPECTATIONS = ("expect_source_ids", "expect_contains", "expect_no_answer")
 # --------------------------------------------------------------------------- test cases
 def create_test(org: Organization, assistant_id: str, data: dict[str, Any]) -> AssistantTest:
     assistant = get_assistant(org, assistant_id)
-    if _count_tests(org, assistant.id) >= MAX_TESTS:
+    if count_tests(org, assistant.id) >= MAX_TESTS:
         raise ValidationFailed({"question": [f"An assistant keeps at most {MAX_TESTS} test "
                                              "cases; delete some first."]})
     test = AssistantTest(org_id=org.id, assistant_id=assistant.id,
@@ -70,7 +70,7 @@ def update_test(org: Organization, assistant_id: str, test_id: str,
     return test
 
 
-def _count_tests(org: Organization, assistant_id: str) -> int:
+def count_tests(org: Organization, assistant_id: str) -> int:
     return db.session.execute(
         AssistantTest.query_for_org(org).where(AssistantTest.assistant_id == assistant_id)
         .with_only_columns(func.count())).scalar_one()
@@ -122,7 +122,7 @@ def start_evaluation(org: Organization, assistant_id: str, number: int) -> Evalu
     """Queue a run of every test case against version `number` (202 + a job)."""
     assistant = get_assistant(org, assistant_id)
     get_version(org, assistant, number)
-    total = _count_tests(org, assistant.id)
+    total = count_tests(org, assistant.id)
     if total == 0:
         raise ValidationFailed({"tests": ["Add at least one test case first."]})
     evaluation = Evaluation(org_id=org.id, assistant_id=assistant.id, version=number,
@@ -153,6 +153,14 @@ def list_evaluations(org: Organization, assistant_id: str, *, limit: int | None,
     if version is not None:
         stmt = stmt.where(Evaluation.version == version)
     return paginate(stmt, Evaluation, limit=limit, cursor=cursor)
+
+
+def latest_per_version(org: Organization, assistant_id: str) -> dict[int, Evaluation]:
+    """Each version's newest evaluation (the assistant page, the version diff)."""
+    latest: dict[int, Evaluation] = {}
+    for evaluation in list_evaluations(org, assistant_id, limit=100, cursor=None).items:
+        latest.setdefault(evaluation.version, evaluation)  # newest first
+    return latest
 
 
 def run_evaluation(job: Job, progress: Callable[[int], None]) -> Evaluation:

@@ -238,3 +238,28 @@ def test_pause_and_resume_from_the_assistant_page_after_confirmation(corg):
     assert api_assistant(corg, aid)["is_active"] is True
     assert 'data-test="pause"' not in corg["viewer"].client.get(
         f"/console/assistants/{aid}").text
+
+
+def test_the_diff_shows_each_versions_evaluation_with_a_run_button(corg, run_jobs):
+    """Issue 13 item 3: the evaluation beside the diff."""
+    owner = corg["owner"]
+    aid = create_assistant_via_api(corg.tenant)["id"]
+    corg.tenant.patch(f"/api/v1/assistants/{aid}", json={"tone": "formal"})
+    html = owner.client.get(f"/console/assistants/{aid}/diff?a=1&b=2").text
+    assert "no test cases yet" in html and 'data-test="run-tests-2"' not in html
+    corg.tenant.post(f"/api/v1/assistants/{aid}/tests",
+                     json={"question": "What is the capital of Peru?",
+                           "expect_no_answer": True})
+    ev = corg.tenant.post(f"/api/v1/assistants/{aid}/versions/2/evaluations").json
+    run_jobs()
+    html = owner.client.get(f"/console/assistants/{aid}/diff?a=1&b=2").text
+
+    def card(n: int) -> str:
+        start = html.index(f'data-evaluation-of="{n}"')
+        return html[start:html.index("</div>", start)]
+
+    assert "not evaluated" in card(1) and 'data-test="run-tests-1"' in card(1)
+    assert "1/1 tests passed" in card(2) and ev["id"] in card(2)
+    assert 'data-test="run-tests-2"' in card(2)
+    viewer = corg["viewer"].client.get(f"/console/assistants/{aid}/diff?a=1&b=2").text
+    assert "1/1 tests passed" in viewer and 'data-test="run-tests-2"' not in viewer
