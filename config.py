@@ -6,6 +6,7 @@ No variable set → embedded mode: SQLite under instance/, in-memory limiter, jo
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -171,8 +172,15 @@ class Config:
         # Console
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
-        self.SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+        # Secure by default in services mode (served behind TLS); in any mode the cookie is
+        # also Secure whenever the request itself came over HTTPS (console.security).
+        self.SESSION_COOKIE_SECURE = _bool(
+            "SESSION_COOKIE_SECURE", bool(os.environ.get("DATABASE_URL") and self.REDIS_URL))
         self.REMEMBER_COOKIE_HTTPONLY = True
+        # A console session ends after this long without a request (Flask checks the signed
+        # cookie's age; every request renews it).
+        self.CONSOLE_SESSION_IDLE_HOURS = _float("CONSOLE_SESSION_IDLE_HOURS", 12.0)
+        self.PERMANENT_SESSION_LIFETIME = timedelta(hours=self.CONSOLE_SESSION_IDLE_HOURS)
         self.WTF_CSRF_TIME_LIMIT = None
         self.LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10/minute")
 

@@ -34,6 +34,7 @@ from services.db_retry import first_read
 
 F = TypeVar("F", bound=Callable[..., Any])
 ORG_SESSION_KEY = "console_org_id"
+VERSION_SESSION_KEY = "console_session_version"
 
 
 def init_login(app: Flask) -> None:
@@ -54,7 +55,9 @@ def load_user(user_id: str) -> User | None:
         user = first_read(lambda: User.get_for_org(user_id, org_id))
     except NotFound:
         return None
-    return None if user.disabled_at is not None else user
+    if user.disabled_at is not None or session.get(VERSION_SESSION_KEY) != user.session_version:
+        return None  # disabled, or signed out / re-roled since this cookie was issued
+    return user
 
 
 def unauthorized() -> Response:

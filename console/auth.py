@@ -18,10 +18,10 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user, logout_user
 from werkzeug.exceptions import TooManyRequests
 
-from console.access import ORG_SESSION_KEY, safe_next
+from console.access import ORG_SESSION_KEY, VERSION_SESSION_KEY, safe_next
 from console.errors import render_error
 from extensions import limiter
-from services.users import authenticate
+from services.users import authenticate, end_sessions
 
 log = logging.getLogger("companin.console.auth")
 bp = Blueprint("console_auth", __name__, url_prefix="/console")
@@ -47,14 +47,18 @@ def login() -> Response | str | tuple[str, int]:
                                error="Email or password is incorrect."), 401
     # A fresh session on sign-in: nothing from before (fixation) carries over.
     session.clear()
+    session.permanent = True  # expires after CONSOLE_SESSION_IDLE_HOURS without a request
     login_user(user)
     session[ORG_SESSION_KEY] = user.org_id
+    session[VERSION_SESSION_KEY] = user.session_version
     flash(f"Welcome back{', ' + user.name if user.name else ''}.", "success")
     return redirect(next_url or url_for("console_dashboard.index"))
 
 
 @bp.post("/logout")
 def logout() -> Response:
+    if current_user.is_authenticated:
+        end_sessions(current_user)
     logout_user()
     session.clear()
     flash("You are signed out.", "info")

@@ -19,6 +19,7 @@ from console import (
     keys,
     knowledge,
     scope,
+    security,
     sessions,
     team,
     versions,
@@ -41,6 +42,7 @@ def register_console(app: Flask) -> None:
         app.register_blueprint(bp)
     access.init_login(app)
     errors.init_errors(app)
+    security.init_security_headers(app)
     app.jinja_env.globals["console_nav"] = lambda: NAV.visible(app)
     app.jinja_env.globals["current_org"] = access.current_org_or_none
     app.jinja_env.filters["when"] = errors.format_when

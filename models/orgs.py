@@ -77,6 +77,10 @@ class User(UserMixin, OrgScoped, Timestamps, db.Model):
     name: Mapped[str] = mapped_column(String(120), nullable=False, default="")
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Bumped by sign-out, a role change or a new password: every console session signed
+    # with an older number ends on its next request, in every process (SPEC §12 hardening).
+    session_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0,
+                                                 server_default="0")
     # Platform administrators (created by CLI) may read every organization's analytics in
     # the console, like a platform API key; everything else stays scoped to their org.
     is_platform_admin: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False,

@@ -89,9 +89,18 @@ def set_role(org: Organization, user_id: str, role: str, *, acting: User) -> Use
             raise Conflict("An organization needs at least one owner.", code="last_owner")
     if role == "owner" and acting.role != "owner":
         raise ValidationFailed({"role": ["Only an owner can make another owner."]})
-    user.role = role
+    if user.role != role:
+        user.role = role
+        user.session_version += 1  # open sessions re-check who they are: sign in again
     db.session.commit()
     return user
+
+
+def end_sessions(user: User) -> None:
+    """Sign-out ends every console session of this operator, not only the cookie that
+    asked: a copy of the cookie saved before is refused from now on, in every process."""
+    user.session_version += 1
+    db.session.commit()
 
 
 def set_disabled(org: Organization, user_id: str, disabled: bool, *, acting: User) -> User:

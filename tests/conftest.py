@@ -73,6 +73,8 @@ if SERVICES:
     os.environ["JOBS_MODE"] = "rq"
     os.environ["JOB_RETRY_INTERVALS"] = "0,0,0"  # retries re-enqueue at once for the worker
     os.environ["REQUEST_LOG_FLUSH_SECONDS"] = "0"  # rows visible as soon as a call returns
+    # The browser tests talk plain HTTP to 127.0.0.1 (the default is Secure in services mode).
+    os.environ.setdefault("SESSION_COOKIE_SECURE", "0")
 else:  # TEST_JOBS_MODE=thread runs the job tests on the embedded default's threads
     os.environ["JOBS_MODE"] = os.environ.get("TEST_JOBS_MODE", "sync")
 

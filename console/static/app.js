@@ -309,3 +309,11 @@ document.addEventListener("htmx:confirm", function (evt) {
     box.checked = !box.checked;
   }
 });
+
+// <select data-autosubmit> / <input type=checkbox data-autosubmit>: a change submits its
+// form (no inline onchange handlers: the console's CSP refuses inline script).
+document.addEventListener("change", function (evt) {
+  var el = evt.target;
+  if (!el.matches || !el.matches("[data-autosubmit]") || !el.form) return;
+  if (el.form.requestSubmit) { el.form.requestSubmit(); } else { el.form.submit(); }
+});

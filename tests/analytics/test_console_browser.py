@@ -2,6 +2,8 @@
 filter change redraws them through HTMX."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.analytics.conftest import seed
@@ -19,6 +21,9 @@ def test_charts_draw_and_redraw_on_filter_change(app, page, live_server, browser
     owner_tenant = Tenant(org_id=browser_operator["org_id"], key_id=a2_key_id, secret="",
                           client=None)
     seed(app, owner_tenant, a2_key_id, tenant)
+    refused: list[str] = []  # the CSP allows no inline script: Plotly and htmx need none
+    page.on("console", lambda msg: refused.append(msg.text)
+            if "Content Security Policy" in msg.text else None)
     browser_login(page, live_server, browser_operator["email"], browser_operator["password"])
     page.goto(f"{live_server}/console/analytics/?since=2025-03-10&until=2025-03-10")
     page.wait_for_selector("#chart-requests .main-svg")
@@ -32,8 +37,13 @@ def test_charts_draw_and_redraw_on_filter_change(app, page, live_server, browser
 
     page.select_option("#interval", "day")
     # Plotly keeps the drawn traces on the chart element: one daily bucket after the swap.
-    page.wait_for_function(
-        "(document.getElementById('chart-requests').data || [{x: []}])[0].x.length === 1")
+    # (polled with evaluate: wait_for_function evaluates strings, which the CSP refuses)
+    deadline = time.monotonic() + 10
+    while not page.evaluate(
+            "() => (document.getElementById('chart-requests').data || [{x: []}])[0].x.length"
+            " === 1"):
+        assert time.monotonic() < deadline, "the daily chart was not drawn"
+        page.wait_for_timeout(50)
     assert "interval=day" in page.url
     assert page.locator("#chart-requests .main-svg").count() >= 1
     # After the swap each chart keeps Plotly's own classes (htmx's settle step used to
@@ -52,3 +62,4 @@ def test_charts_draw_and_redraw_on_filter_change(app, page, live_server, browser
     page.wait_for_selector("[data-empty=requests]")
     assert page.locator("#charts .js-plotly-plot").count() == 0
     assert "No API calls in this range yet." in page.locator("#requests-card").inner_text()
+    assert refused == []

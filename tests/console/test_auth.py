@@ -123,3 +123,86 @@ def test_disabled_operator_is_signed_out_on_the_next_request(app, corg):
         owner = db.session.get(User, corg["owner"].user_id)
         set_disabled(org, viewer.user_id, True, acting=owner)
     assert viewer.client.get("/console/").status_code == 302
+
+
+def test_a_cookie_saved_before_sign_out_is_refused_after_it(app):
+    """Issue 14 item 5: signed client-side sessions used to survive sign-out."""
+    tenant = make_tenant(app)
+    _, email, password = make_user(app, tenant.org_id, role="owner")
+    browser, thief = app.test_client(), app.test_client()
+    login(browser, email, password)
+    saved = browser.get_cookie("session").value
+    thief.set_cookie("session", saved)
+    assert thief.get("/console/keys/").status_code == 200  # a copy works while signed in
+    token = csrf_from(browser.get("/console/").text)
+    browser.post("/console/logout", data={"csrf_token": token})
+    resp = thief.get("/console/keys/")
+    assert resp.status_code == 302 and "/console/login" in resp.headers["Location"]
+    login(browser, email, password)  # signing in again works, with a new cookie
+    assert browser.get("/console/keys/").status_code == 200
+    thief.set_cookie("session", saved)
+    assert thief.get("/console/keys/").status_code == 302
+
+
+def test_a_role_change_ends_the_operators_open_sessions(app, corg):
+    viewer = corg["viewer"]
+    assert viewer.client.get("/console/").status_code == 200
+    resp = corg["owner"].post(f"/console/team/{viewer.user_id}/role", {"role": "admin"})
+    assert resp.status_code in (200, 302)
+    assert viewer.client.get("/console/").status_code == 302  # signs in again, as admin
+    assert corg["owner"].client.get("/console/").status_code == 200  # the owner is untouched
+
+
+def test_the_console_session_ends_after_the_idle_lifetime(app):
+    assert app.config["PERMANENT_SESSION_LIFETIME"].total_seconds() == 12 * 3600
+    tenant = make_tenant(app)
+    _, email, password = make_user(app, tenant.org_id)
+    client = app.test_client()
+    login(client, email, password)
+    cookie = client.get_cookie("session")
+    assert cookie.expires is not None  # a permanent session: the browser drops it too
+
+
+def test_console_pages_carry_security_headers_and_no_inline_script(app, corg):
+    """Issue 14 item 5: CSP with no inline script, no framing, no sniffing."""
+    import re
+
+    owner = corg["owner"]
+    for path in ("/console/", "/console/analytics/", "/console/keys/", "/console/login"):
+        resp = owner.client.get(path) if path != "/console/login" else app.test_client().get(
+            path)
+        assert resp.status_code == 200, path
+        csp = resp.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split(
+            "script-src")[1].split(";")[0] and "frame-ancestors 'none'" in csp
+        assert resp.headers["X-Frame-Options"] == "DENY"
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
+        assert resp.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", resp.text), path
+        assert not re.search(r"\son[a-z]+=\"", resp.text), path  # no inline handlers
+    api = corg.tenant.get("/api/v1/assistants/")
+    assert api.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_session_cookie_is_secure_over_https(app):
+    tenant = make_tenant(app)
+    _, email, password = make_user(app, tenant.org_id)
+    client = app.test_client()
+    page = client.get("/console/login", base_url="https://console.example")
+    resp = client.post("/console/login", base_url="https://console.example", data={
+        "email": email, "password": password, "csrf_token": csrf_from(page.text)},
+        headers={"Referer": "https://console.example/console/login"})  # CSRF over HTTPS
+    assert resp.status_code == 302
+    assert "Secure" in resp.headers["Set-Cookie"] and "HttpOnly" in resp.headers["Set-Cookie"]
+
+
+def test_services_mode_makes_the_session_cookie_secure_by_default(monkeypatch):
+    from config import Config
+
+    monkeypatch.delenv("SESSION_COOKIE_SECURE", raising=False)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://example/companin")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    assert Config().SESSION_COOKIE_SECURE is True
+    monkeypatch.delenv("DATABASE_URL")
+    monkeypatch.delenv("REDIS_URL")
+    assert Config().SESSION_COOKIE_SECURE is False

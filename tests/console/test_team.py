@@ -44,8 +44,12 @@ def test_owner_changes_a_role(corg):
     resp = owner.post(f"/console/team/{corg['viewer'].user_id}/role", {"role": "admin"})
     assert resp.status_code == 302
     assert f"{corg['viewer'].email} is now admin" in owner.client.get("/console/team/").text
-    # The promoted operator can change things on their very next request.
-    assert corg["viewer"].client.get("/console/assistants/new").status_code == 200
+    # A role change ends the operator's open sessions (issue 14): they sign in again and
+    # can then change things.
+    viewer = corg["viewer"]
+    assert viewer.client.get("/console/assistants/new").status_code == 302
+    login(viewer.client, viewer.email, "correct-horse-battery")
+    assert viewer.client.get("/console/assistants/new").status_code == 200
 
 
 def test_disable_and_enable_a_member(app, corg):

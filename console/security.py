@@ -1,0 +1,38 @@
+"""Response headers that keep the console's pages from being framed, sniffed or scripted
+from elsewhere (SPEC §12 hardening). Every response gets the simple ones; console pages
+also get a Content-Security-Policy that allows scripts from this origin only (the console
+has no inline script or handler: see app.js data-autosubmit, boot.js, analytics.js).
+"""
+from __future__ import annotations
+
+from flask import Flask, Response, has_request_context, request
+from flask.sessions import SecureCookieSessionInterface
+
+# Styles may be inline: Plotly and htmx set style attributes and <style> elements.
+CONSOLE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+               "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
+               "object-src 'none'; base-uri 'self'; form-action 'self'; "
+               "frame-ancestors 'none'")
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """The session cookie is Secure when configured so (services mode) and whenever the
+    request came over HTTPS (ProxyFix makes that true behind a TLS proxy)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]
+                    or (has_request_context() and request.is_secure))
+
+
+def init_security_headers(app: Flask) -> None:
+    app.after_request(_headers)
+    app.session_interface = SessionInterface()
+
+
+def _headers(resp: Response) -> Response:
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    resp.headers.setdefault("X-Frame-Options", "DENY")
+    resp.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    if request.path.startswith("/console") and resp.mimetype == "text/html":
+        resp.headers.setdefault("Content-Security-Policy", CONSOLE_CSP)
+    return resp
