@@ -31,7 +31,7 @@ class KeyLimitExceeded(TooManyRequests):
 
     def __init__(self, limit_text: str) -> None:
         super().__init__()
-        self.limit = type("KeyLimit", (), {"limit": limit_text})()
+        self.limit_text = limit_text
 
 
 def enforce_key_limit() -> None:
@@ -60,8 +60,8 @@ def rate_limited_response(exc: HTTPException) -> Response:
     except Unauthorized as exc:
         return json_error(exc.status, exc.code, exc.message)
     auth = g.get("auth")
-    limit = getattr(exc, "limit", None)
-    limit_text = str(limit.limit) if limit is not None else ""
+    limit = getattr(exc, "limit", None)  # Flask-Limiter's; a key's own limit gives text
+    limit_text = getattr(exc, "limit_text", None) or (str(limit.limit) if limit else "")
     record_rate_limit_event(
         org_id=auth.org.id if auth and auth.org else None,
         api_key_id=auth.key.id if auth else None,

@@ -130,8 +130,10 @@ def update_key(org: Organization, key_id: str, changes: dict[str, Any], *,
     request in every process (the key cache is bumped by the commit)."""
     key = get_key(org, key_id)
     settings = check_settings(org, changes, may_grant_manage=may_grant_manage, current=key)
+    if not settings.get("name", True):
+        settings.pop("name")  # a blank name keeps the current one
     for field, value in settings.items():
-        setattr(key, field, value or key.name if field == "name" else value)
+        setattr(key, field, value)
     db.session.commit()
     return key
 
