@@ -5,9 +5,9 @@ from flask import Flask
 
 
 def register_api(app: Flask) -> None:
-    from api import analytics, assistants, health, jobs, keys, openapi
+    from api import analytics, assistants, audit, health, jobs, keys, openapi
     from api import contexts, conversations, knowledge, sessions
 
     for module in (health, openapi, assistants, jobs, knowledge, analytics, sessions, contexts,
-                   conversations, keys):
+                   conversations, keys, audit):
         app.register_blueprint(module.bp)

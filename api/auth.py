@@ -13,7 +13,7 @@ from api.endpoint import reads_outside_transaction
 from errors import Unauthorized
 from models.orgs import ApiKey, Organization
 from models.types import utcnow
-from services import key_cache
+from services import audit_trail, key_cache
 from services.db_retry import read_outside_transaction
 from services.keys import needs_touch
 from services.ratelimit import budget_key
@@ -88,6 +88,7 @@ def _bind(key: ApiKey, org: Organization | None) -> None:
         raise Unauthorized(f"This API key expired at {key.expires_at:%Y-%m-%d %H:%M} UTC; "
                            "ask for a new one.", code="key_expired")
     g.auth = AuthContext(key=key, org=org)
+    audit_trail.set_actor("key", key.id)
     g.key_touch = needs_touch(key, current_app.config["KEY_LAST_USED_RESOLUTION"])
     g.rate_limit_key = budget_key(org.id if org is not None else None, key.id)
     per_hour = (org.rate_limit_per_hour if org is not None

@@ -1,8 +1,9 @@
 """Which scope each keyed operation needs (SPEC §12), decided in one place.
 
-A resource's reads need `<area>:read` and everything else `<area>:write`; analytics is
-read-only and key management is `keys:manage`. The endpoint decorator checks it before
-the view runs and the OpenAPI document lists it per operation, from the same function.
+A resource's reads need `<area>:read` and everything else `<area>:write`; analytics and
+the audit trail are read-only and key management is `keys:manage`. The endpoint decorator
+checks it before the view runs and the OpenAPI document lists it per operation, from the
+same function.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ AREAS = {
     "assistants": "assistants", "knowledge": "knowledge", "jobs": "knowledge",
     "sessions": "conversations", "contexts": "conversations",
     "conversations": "conversations", "analytics": "analytics", "keys": "keys",
+    "audit": "audit",
 }
 READS = frozenset({"GET", "HEAD"})
 
@@ -24,8 +26,8 @@ def required_scope(endpoint_name: str, method: str) -> str | None:
     area = AREAS.get(endpoint_name.partition(".")[0])
     if area is None:
         return None
-    if area == "analytics":
-        return "analytics:read"
+    if area in ("analytics", "audit"):  # read-only areas
+        return f"{area}:read"
     if area == "keys":
         return "keys:manage"
     return f"{area}:{'read' if method.upper() in READS else 'write'}"

@@ -30,6 +30,7 @@ from flask_login import current_user
 from errors import Forbidden, NotFound
 from extensions import db, htmx, login_manager
 from models.orgs import Organization, User
+from services import audit_trail
 from services.db_retry import first_read
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -102,6 +103,7 @@ def require_login(bp: Blueprint) -> Blueprint:
     def _signed_in() -> Response | None:
         if not current_user.is_authenticated:
             return login_manager.unauthorized()
+        audit_trail.set_actor("user", current_user.id)
         return None
 
     return bp

@@ -66,4 +66,5 @@ NAV = Nav([
     NavItem("Analytics", "/console/analytics/", "chart"),
     NavItem("API keys", "/console/keys/", "key"),
     NavItem("Team", "/console/team/", "users"),
+    NavItem("Audit trail", "/console/audit/", "shield"),
 ])

@@ -6,21 +6,16 @@ from flask_login import current_user
 
 from console.access import current_org, redirect_with_toast, require_login, requires_write
 from errors import Conflict, ValidationFailed
-from extensions import db
 from models.orgs import User
 from services import users as svc
 
 bp = require_login(Blueprint("console_team", __name__, url_prefix="/console/team"))
 
 
-def _members() -> list[User]:
-    stmt = User.query_for_org(current_org()).order_by(User.created_at.asc(), User.id.asc())
-    return list(db.session.execute(stmt).scalars())
-
-
 def _page(values: dict | None = None, errors: dict | None = None, status: int = 200
           ) -> tuple[str, int]:
-    return render_template("team/list.html", members=_members(), roles=User.ROLES,
+    return render_template("team/list.html", members=svc.list_users(current_org()),
+                           roles=User.ROLES,
                            values=values or {"role": "viewer"}, errors=errors or {}), status
 
 

@@ -11,6 +11,7 @@ from console import (
     access,
     analytics,
     assistants,
+    audit,
     auth,
     conversations,
     dashboard,
@@ -30,7 +31,7 @@ from console.nav import NAV
 # blueprints from CSRF, so this prefix is what keeps console forms protected.
 BLUEPRINTS = (
     auth.bp, dashboard.bp, assistants.bp, versions.bp, evaluations.bp, scope.bp, keys.bp,
-    team.bp, analytics.bp, knowledge.bp, sessions.bp, conversations.bp,
+    team.bp, analytics.bp, knowledge.bp, sessions.bp, conversations.bp, audit.bp,
 )
 
 __all__ = ["NAV", "register_console"]

@@ -1,4 +1,5 @@
-"""Request log and rate-limit events: the raw material of analytics."""
+"""Request log and rate-limit events (the raw material of analytics) and the audit trail
+of changes (SPEC §12)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -8,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
 from models.ids import id_factory
-from models.types import UTCDateTime, utcnow
+from models.types import JSONType, UTCDateTime, utcnow
 
 # SQLite only autoincrements INTEGER PRIMARY KEY; BigInteger elsewhere.
 _BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -52,4 +53,28 @@ class RateLimitEvent(db.Model):
     client_ip: Mapped[str | None] = mapped_column(String(64))
     limit: Mapped[str] = mapped_column(String(40), nullable=False, default="")
     request_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class AuditEvent(db.Model):
+    """One change to an organization's configuration, written in the transaction of the
+    change (services.audit_trail). Append-only: no route edits or deletes one, and
+    retention keeps them. Not OrgScoped: platform-key changes have no organization."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_org_created", "org_id", "created_at", "id"),
+        Index("ix_audit_events_org_entity", "org_id", "entity_type", "entity_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("aud"))
+    org_id: Mapped[str | None] = mapped_column(String(40))
+    actor_type: Mapped[str] = mapped_column(String(8), nullable=False)  # user, key, system
+    actor_id: Mapped[str | None] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(64), nullable=False)
+    entity_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    entity_id: Mapped[str | None] = mapped_column(String(40))
+    changes: Mapped[dict] = mapped_column(JSONType, nullable=False, default=dict)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    client_ip: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

@@ -29,6 +29,7 @@ from models.evaluations import Evaluation
 from models.jobs import Job
 from models.knowledge import KnowledgeSource
 from models.types import utcnow
+from services import audit_trail
 
 log = logging.getLogger("companin.jobs")
 
@@ -265,8 +266,11 @@ def retry_job(org_id: str, job_id: str) -> Job:
     old = Job.get_for_org(job_id, org_id)
     if old.status != "failed":
         raise Conflict("Only failed jobs can be retried.", code="job_not_failed")
-    return enqueue(org_id, old.kind, target_id=old.target_id, params=dict(old.params or {}),
-                   dedupe=True)
+    audit_trail.record(org_id, "job.retried", "job", old.id, {"kind": [old.kind, old.kind]})
+    job = enqueue(org_id, old.kind, target_id=old.target_id, params=dict(old.params or {}),
+                  dedupe=True)
+    db.session.commit()  # the event, when the retry joined a job already pending
+    return job
 
 
 def _fail_evaluation(job: Job) -> None:

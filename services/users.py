@@ -53,6 +53,12 @@ def create_user(
     return user
 
 
+def list_users(org: Organization) -> list[User]:
+    """The organization's operators, oldest first (the team page; names in the audit)."""
+    stmt = User.query_for_org(org).order_by(User.created_at.asc(), User.id.asc())
+    return list(db.session.execute(stmt).scalars())
+
+
 def authenticate(email: str, password: str) -> User | None:
     """The active user with these credentials, or None."""
     try:

@@ -17,6 +17,7 @@ from models.types import isoformat, utcnow
 from services.analytics.aggregate import Agg, collect
 from services.analytics.rollups import watermark
 from services.analytics.scope import DAY, HOUR, Scope, bucket_starts
+from services.csv_text import csv_safe, drain
 from services.pagination import Page, paginate
 
 DEFAULT_ENDPOINTS_DAYS = 30
@@ -72,7 +73,7 @@ def iter_logs_csv(scope: Scope, filters: LogFilters) -> Iterator[str]:
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(CSV_COLUMNS)
-    yield _drain(buf)
+    yield drain(buf)
     base = logs_statement(scope, filters)
     after: tuple[datetime, int] | None = None
     while True:
@@ -89,24 +90,10 @@ def iter_logs_csv(scope: Scope, filters: LogFilters) -> Iterator[str]:
         for row in rows:
             d = log_dict(row)
             d["created_at"] = isoformat(row.created_at)
-            writer.writerow([_csv_safe(d[c]) for c in CSV_COLUMNS])
-        yield _drain(buf)
+            writer.writerow([csv_safe(d[c]) for c in CSV_COLUMNS])
+        yield drain(buf)
         after = (rows[-1].created_at, rows[-1].id)
         db.session.expunge_all()
-
-
-def _csv_safe(value: Any) -> Any:
-    """Neutralise spreadsheet formulas in user-controlled text (paths)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return "" if value is None else value
-
-
-def _drain(buf: io.StringIO) -> str:
-    text = buf.getvalue()
-    buf.seek(0)
-    buf.truncate(0)
-    return text
 
 
 def default_range(since: datetime | None, until: datetime | None, span: timedelta,

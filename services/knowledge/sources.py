@@ -29,6 +29,7 @@ from services.knowledge.sniff import detect_kind
 from services.knowledge.url_guard import check_url
 from services.knowledge.embedder import canonical_name, known_models
 from services.knowledge.vectors import remove_everywhere
+from services import audit_trail
 from services.pagination import Page, paginate
 
 REEMBED_JOB = "reembed"
@@ -307,6 +308,8 @@ def create_urls(org: Organization, items: list[tuple[str, str | None]]
 
 def refresh_url(org: Organization, source_id: str) -> tuple[KnowledgeSource, Job]:
     source = get_source(org, source_id, kind="url")
+    audit_trail.record(org.id, "knowledge_source.refreshed", "knowledge_source", source.id,
+                       {"url": [source.url, source.url]})
     job = _queue(org, [source], refresh=True)
     return source, job
 
@@ -330,6 +333,9 @@ def queue_reembed(org: Organization, source_ids: list[str] | None,
     params: dict[str, Any] = {"source_ids": source_ids}
     if model is not None:
         params["model"] = model
+    audit_trail.record(org.id, "knowledge.reembed_requested", "organization", org.id,
+                       {"embedding_model": [org.embedding_model, model or org.embedding_model],
+                        "source_ids": [None, source_ids or "all"]})
     return enqueue(org.id, REEMBED_JOB, target_id=None, params=params)
 
 

@@ -107,6 +107,9 @@ def test_expired_session_on_an_htmx_click_goes_to_sign_in(page, live_server,
     page.request.post(f"{live_server}/api/v1/assistants/", headers={
         "X-API-Key": browser_operator["api_key"]}, data={"name": "Bot"})
     page.goto(f"{live_server}/console/assistants/")
+    # The favicon request still in flight after "load" refreshes the session cookie on its
+    # answer; clearing cookies before it lands let that answer put the session back.
+    page.wait_for_load_state("networkidle")
     page.context.clear_cookies()
     page.locator("tr", has_text="Bot").locator(".switch").click()
     page.wait_for_url(re.compile(r".*/console/login\?next=/console/assistants/$"))

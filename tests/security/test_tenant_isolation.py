@@ -62,7 +62,7 @@ BODIES = {
 ID_FILTERS = {
     "session_id": "session_id", "assistant_id": "assistant_id", "api_key_id": "key",
     "organization_id": "org", "conversation_id": "conversation_id",
-    "external_id": "external_id",
+    "external_id": "external_id", "actor_id": "key", "entity_id": "assistant_id",
 }
 
 
