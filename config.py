@@ -9,6 +9,8 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+from services.knowledge.url_guard import parse_networks
+
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", BASE_DIR / "instance"))
 
@@ -168,6 +170,13 @@ class Config:
         self.URL_FETCH_ALLOW_LOOPBACK = _bool("URL_FETCH_ALLOW_LOOPBACK", False)
         self.URL_FETCH_TIMEOUT_SECONDS = _float("URL_FETCH_TIMEOUT_SECONDS", 10.0)
         self.URL_FETCH_MAX_BYTES = _int("URL_FETCH_MAX_BYTES", 5 * 1024 * 1024)
+        # Private networks an operator lets URL sources and webhooks reach (an on-premise
+        # CRM): comma-separated CIDRs, default none. Metadata addresses stay refused.
+        self.OUTBOUND_ALLOW_CIDRS = parse_networks(os.environ.get("OUTBOUND_ALLOW_CIDRS"))
+        # Webhooks: one attempt's time limit, and the waits before each retry (seconds).
+        self.WEBHOOK_TIMEOUT_SECONDS = _float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
+        self.WEBHOOK_RETRY_SECONDS = [int(x) for x in os.environ.get(
+            "WEBHOOK_RETRY_SECONDS", "10,60,300,1800,7200").split(",") if x.strip()]
 
         # Console
         self.SESSION_COOKIE_HTTPONLY = True

@@ -1,9 +1,9 @@
 """Which scope each keyed operation needs (SPEC §12), decided in one place.
 
 A resource's reads need `<area>:read` and everything else `<area>:write`; analytics and
-the audit trail are read-only and key management is `keys:manage`. The endpoint decorator
-checks it before the view runs and the OpenAPI document lists it per operation, from the
-same function.
+the audit trail are read-only, and keys and webhooks need `keys:manage` and
+`webhooks:manage`. The endpoint decorator checks it before the view runs and the OpenAPI
+document lists it per operation, from the same function.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ AREAS = {
     "assistants": "assistants", "knowledge": "knowledge", "jobs": "knowledge",
     "sessions": "conversations", "contexts": "conversations",
     "conversations": "conversations", "analytics": "analytics", "keys": "keys",
-    "audit": "audit",
+    "audit": "audit", "webhooks": "webhooks",
 }
 READS = frozenset({"GET", "HEAD"})
 
@@ -28,8 +28,8 @@ def required_scope(endpoint_name: str, method: str) -> str | None:
         return None
     if area in ("analytics", "audit"):  # read-only areas
         return f"{area}:read"
-    if area == "keys":
-        return "keys:manage"
+    if area in ("keys", "webhooks"):  # managed as a whole: reads show delivery logs
+        return f"{area}:manage"
     return f"{area}:{'read' if method.upper() in READS else 'write'}"
 
 

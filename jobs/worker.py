@@ -9,13 +9,16 @@ from jobs.runner import run_job_in_app
 _worker_app: Flask | None = None
 
 
-def run_job(job_id: str) -> None:
-    """Inside `flask jobs worker` the command's application runs the job; a plain `rq
-    worker` process builds one application, once."""
+def worker_app() -> Flask:
+    """Inside `flask jobs worker` the command's application; a plain `rq worker` process
+    builds one application, once."""
     global _worker_app
     if has_app_context():
-        run_job_in_app(current_app._get_current_object(), job_id)  # type: ignore[attr-defined]
-        return
+        return current_app._get_current_object()  # type: ignore[attr-defined]
     if _worker_app is None:
         _worker_app = create_app()
-    run_job_in_app(_worker_app, job_id)
+    return _worker_app
+
+
+def run_job(job_id: str) -> None:
+    run_job_in_app(worker_app(), job_id)

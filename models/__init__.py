@@ -8,6 +8,7 @@ from models.orgs import ApiKey, Organization, User
 from models.sessions import Context, EndUser, Session
 from models.conversations import Conversation, Feedback, Message
 from models.evaluations import AssistantTest, Evaluation  # noqa: F401
+from models.webhooks import WebhookDelivery, WebhookEndpoint  # noqa: F401
 
 __all__ = [
     "ApiKey",

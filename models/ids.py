@@ -9,7 +9,7 @@ ID_LENGTH = 24  # 24 base62 chars ≈ 143 bits of randomness
 
 PREFIXES = frozenset(
     {"org", "key", "usr", "asst", "astv", "kf", "kq", "ku", "chk", "sess", "eu", "ctx",
-     "conv", "msg", "fb", "job", "req", "rle", "tc", "ev", "apr", "aud"}
+     "conv", "msg", "fb", "job", "req", "rle", "tc", "ev", "apr", "aud", "wh", "whd", "evt"}
 )
 
 

@@ -11,6 +11,7 @@ from models.assistants import CONFIG_FIELDS, Assistant, AssistantPromotion, Assi
 from models.evaluations import Evaluation
 from models.orgs import Organization
 from models.types import utcnow
+from services import webhooks
 from services.pagination import Page, paginate
 
 
@@ -120,7 +121,10 @@ def _make_live(org: Organization | str, assistant: Assistant, number: int, *,
     db.session.add(AssistantPromotion(org_id=assistant.org_id, assistant_id=assistant.id,
                                       number=number, previous_number=assistant.live_version,
                                       actor=actor))
-    assistant.live_version = number
+    previous, assistant.live_version = assistant.live_version, number
+    webhooks.emit(assistant.org_id, "assistant.version_promoted", {
+        "assistant_id": assistant.id, "version": number, "previous_version": previous,
+        "rollback": number < previous})
 
 
 def promotion_history(org: Organization | str, assistant: Assistant) -> list[AssistantPromotion]:

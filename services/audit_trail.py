@@ -31,6 +31,7 @@ from models.evaluations import AssistantTest, Evaluation
 from models.ids import new_id
 from models.knowledge import KnowledgeSource
 from models.orgs import ApiKey, Organization, User
+from models.webhooks import WebhookEndpoint
 from models.types import utcnow
 from services.csv_text import csv_safe, drain
 from services.pagination import MAX_LIMIT, Page, paginate
@@ -126,6 +127,8 @@ AUDITED: dict[type, Audited] = {
                            "expect_no_answer")),
     Evaluation: Audited("evaluation", ("assistant_id", "version"), on_insert_only=True,
                         action=lambda verb, _c: "evaluation.started"),
+    WebhookEndpoint: Audited("webhook", ("url", "description", "events", "is_active"),
+                             secret_fields=("secret",)),
 }
 # `job` appears only through record() (a retry).
 ENTITY_TYPES = sorted({a.entity_type for a in AUDITED.values()} | {"job"})

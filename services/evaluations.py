@@ -20,6 +20,7 @@ from models.knowledge import KnowledgeSource
 from models.orgs import Organization
 from models.types import utcnow
 from services import preview as preview_svc
+from services import webhooks
 from services.assistants import get_assistant, get_version
 from services.jobs import enqueue
 from services.pagination import Page, paginate
@@ -203,6 +204,10 @@ def _finish(org: Organization, evaluation_id: str, cases: list[dict[str, Any]], 
     evaluation.status = "failed" if error else "succeeded"
     evaluation.error = error
     evaluation.finished_at = utcnow()
+    webhooks.emit(org.id, "evaluation.finished", {
+        "id": evaluation.id, "assistant_id": evaluation.assistant_id,
+        "version": evaluation.version, "status": evaluation.status, "total": evaluation.total,
+        "passed": evaluation.passed, "pass_rate": evaluation.pass_rate, "error": error})
     db.session.commit()
     return evaluation
 

@@ -16,6 +16,7 @@ from extensions import db
 from models.base import grouped_for_org
 from models.conversations import Conversation, Feedback, Message
 from models.orgs import Organization
+from services import webhooks
 from services.pagination import Page, paginate
 from services.sessions import check_attributes
 
@@ -46,6 +47,12 @@ def create_feedback(org: Organization, conversation_id: str, data: dict[str, Any
         actor_name=actor.get("name"), actor=actor, source_ids=source_ids,
     )
     db.session.add(feedback)
+    db.session.flush()
+    webhooks.emit(org.id, "feedback.created", {
+        "id": feedback.id, "conversation_id": conversation.id, "message_id": message_id,
+        "assistant_id": conversation.assistant_id, "assistant_version": version,
+        "rating": rating, "comment": feedback.comment, "actor": actor,
+        "source_ids": source_ids})
     db.session.commit()
     return feedback
 

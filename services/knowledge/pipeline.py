@@ -362,6 +362,7 @@ def _extract(org: Organization, source: KnowledgeSource,
                           storage.sha256_hex((source.question + "\n" + source.answer).encode()),
                           {})
     fetcher = GuardedFetcher(allow_loopback=cfg["URL_FETCH_ALLOW_LOOPBACK"],
+                             allow_networks=cfg["OUTBOUND_ALLOW_CIDRS"],
                              timeout=cfg["URL_FETCH_TIMEOUT_SECONDS"],
                              max_bytes=cfg["URL_FETCH_MAX_BYTES"])
     fetched = fetcher.fetch(source.url)

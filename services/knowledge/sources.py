@@ -280,7 +280,8 @@ def update_qa(org: Organization, source_id: str,
 # ------------------------------------------------------------------------------ URLs
 def create_url(org: Organization, url: str, *, title: str | None) -> tuple[KnowledgeSource, Job]:
     cfg = current_app.config
-    checked = check_url(url, cfg["URL_FETCH_ALLOW_LOOPBACK"])  # 422 url_not_allowed now
+    checked = check_url(url, cfg["URL_FETCH_ALLOW_LOOPBACK"],  # 422 url_not_allowed now
+                        allow_networks=cfg["OUTBOUND_ALLOW_CIDRS"])
     source = _new_source(org, "url", title=(title or checked.url)[:300], url=checked.url)
     db.session.commit()
     job = _queue(org, [source])
@@ -291,11 +292,12 @@ def create_urls(org: Organization, items: list[tuple[str, str | None]]
                 ) -> tuple[list[KnowledgeSource], Job]:
     """Many pages, fetched and indexed by one batched job. Every address is checked
     first: one refused address (`items.N.url`) refuses the request, nothing is created."""
-    allow = current_app.config["URL_FETCH_ALLOW_LOOPBACK"]
+    cfg = current_app.config
     checked, errors = [], {}
     for n, (url, title) in enumerate(items):
         try:
-            checked.append((check_url(url, allow), title))
+            checked.append((check_url(url, cfg["URL_FETCH_ALLOW_LOOPBACK"],
+                                      allow_networks=cfg["OUTBOUND_ALLOW_CIDRS"]), title))
         except AppError as exc:
             errors[f"items.{n}.url"] = [exc.message]
     if errors:

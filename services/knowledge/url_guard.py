@@ -63,10 +63,32 @@ def not_allowed(reason: str) -> Unprocessable:
     return Unprocessable(f"This URL is not allowed: {reason}.", code="url_not_allowed")
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(text: str | None) -> tuple[Network, ...]:
+    """OUTBOUND_ALLOW_CIDRS ("10.20.0.0/16, 192.168.5.7/32") as networks; a bad entry
+    stops the start-up with its name rather than being ignored."""
+    out = []
+    for part in (text or "").split(","):
+        if part.strip():
+            try:
+                out.append(ipaddress.ip_network(part.strip(), strict=False))
+            except ValueError as exc:
+                raise ValueError(f"OUTBOUND_ALLOW_CIDRS: {part.strip()!r} is not a network "
+                                 f"({exc})") from None
+    return tuple(out)
+
+
 def check_url(
-    url: str, allow_loopback: bool = False, allowed_ports: tuple[int, ...] = (80, 443)
+    url: str, allow_loopback: bool = False, allowed_ports: tuple[int, ...] = (80, 443),
+    allow_networks: tuple[Network, ...] = (),
 ) -> CheckedURL:
-    """Validate and resolve `url` or raise Unprocessable(code="url_not_allowed")."""
+    """Validate and resolve `url` or raise Unprocessable(code="url_not_allowed").
+
+    `allow_networks` (OUTBOUND_ALLOW_CIDRS) lets an operator reach named private networks
+    (an on-premise CRM), on any port; cloud metadata addresses stay refused whatever it
+    says."""
     if not isinstance(url, str) or not url.strip():
         raise not_allowed("it is empty")
     url = url.strip()
@@ -98,14 +120,18 @@ def check_url(
     if any(ascii_host == n or ascii_host.endswith("." + n) for n in _METADATA_NAMES):
         raise not_allowed("cloud metadata endpoints are refused")
     port = explicit_port or (443 if scheme == "https" else 80)
-    if port not in allowed_ports and not allow_loopback:
+    if port not in allowed_ports and not (allow_loopback or allow_networks):
         # Refuse before resolving: the answer must not depend on DNS.
         allowed = ", ".join(str(p) for p in allowed_ports)
         raise not_allowed(f"port {port} is not allowed (only {allowed})")
 
     addresses = _resolve(ascii_host, port)
+    if any(a in _METADATA_ADDRESSES for a in addresses):
+        raise not_allowed(f"{host} resolves to a cloud metadata address")
     loopback_ok = allow_loopback and all(a in _LOOPBACK_FOR_TESTS for a in addresses)
-    if not loopback_ok:
+    allowed_ok = bool(allow_networks) and all(
+        any(a.version == n.version and a in n for n in allow_networks) for a in addresses)
+    if not (loopback_ok or allowed_ok):
         for address in addresses:
             reason = refusal_reason(address)
             if reason:
@@ -191,15 +217,17 @@ class GuardedFetcher:
         max_bytes: int = 5 * 1024 * 1024,
         allowed_ports: tuple[int, ...] = (80, 443),
         max_redirects: int = 5,
+        allow_networks: tuple[Network, ...] = (),
     ) -> None:
         self.allow_loopback = allow_loopback
+        self.allow_networks = allow_networks
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.allowed_ports = tuple(allowed_ports)
         self.max_redirects = max_redirects
 
     def check(self, url: str) -> CheckedURL:
-        return check_url(url, self.allow_loopback, self.allowed_ports)
+        return check_url(url, self.allow_loopback, self.allowed_ports, self.allow_networks)
 
     def fetch(self, url: str) -> FetchResult:
         current = url
@@ -226,22 +254,33 @@ class GuardedFetcher:
             f"The page redirected more than {self.max_redirects} times.", code="url_fetch_failed"
         )
 
-    def _request(self, target: CheckedURL) -> tuple[int, httpx.Headers, bytes]:
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
+        """POST `body` to a checked, pinned address and return the status. No redirect is
+        followed: a webhook receiver answers where it is registered."""
+        status, _headers, _body = self._request(self.check(url), "POST", body, headers)
+        return status
+
+    def _request(self, target: CheckedURL, method: str = "GET", content: bytes | None = None,
+                 extra_headers: dict[str, str] | None = None
+                 ) -> tuple[int, httpx.Headers, bytes]:
         """Try each checked address in resolver order until one accepts the connection."""
+        send = (method, content, extra_headers or {})
         for address in target.addresses[:-1]:
             try:
-                return self._request_to(target, address)
+                return self._request_to(target, address, *send)
             except _ConnectFailed:
                 continue
         try:
-            return self._request_to(target, target.addresses[-1])
+            return self._request_to(target, target.addresses[-1], *send)
         except _ConnectFailed:
             raise Unprocessable(
                 f"The server {target.host} refused the connection.", code="url_fetch_failed",
                 details={"transient": True},
             ) from None
 
-    def _request_to(self, target: CheckedURL, ip: str) -> tuple[int, httpx.Headers, bytes]:
+    def _request_to(self, target: CheckedURL, ip: str, method: str = "GET",
+                    content: bytes | None = None, extra_headers: dict[str, str] | None = None
+                    ) -> tuple[int, httpx.Headers, bytes]:
         address = ipaddress.ip_address(ip)
         literal = f"[{address}]" if address.version == 6 else str(address)
         parts = urlsplit(target.url)
@@ -253,7 +292,8 @@ class GuardedFetcher:
         host_header = f"[{target.host}]" if ":" in target.host else target.host
         if target.port != default_port:
             host_header += f":{target.port}"
-        headers = {"Host": host_header, "User-Agent": _USER_AGENT, "Accept": _ACCEPT}
+        headers = {"Host": host_header, "User-Agent": _USER_AGENT, "Accept": _ACCEPT,
+                   **(extra_headers or {})}
         extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
         try:
             # A fresh client per hop: no pooled connection opened for another host is reused,
@@ -262,7 +302,7 @@ class GuardedFetcher:
                 timeout=self.timeout, trust_env=False, follow_redirects=False
             ) as client:
                 request = client.build_request(
-                    "GET", pinned, headers=headers, extensions=extensions
+                    method, pinned, headers=headers, content=content, extensions=extensions
                 )
                 response = client.send(request, stream=True)
                 try:

@@ -57,9 +57,17 @@ def local_page():
 
 
 @pytest.fixture
-def world(app, tenant, run_jobs, local_page) -> World:
+def world(app, tenant, run_jobs, local_page, monkeypatch) -> World:
     """Org A (`tenant`) with one real object of every kind, the canary in its knowledge."""
+    from services.knowledge.url_guard import parse_networks
     from tests.conversations.conftest import exchange
+
+    # The operator's setting that lets webhooks reach the local server (it answers GET
+    # only, so deliveries fail: a delivery log is all the matrix needs).
+    monkeypatch.setitem(app.config, "OUTBOUND_ALLOW_CIDRS", parse_networks("127.0.0.1/32"))
+    hook = tenant.post("/api/v1/webhooks/", json={"url": local_page.replace("/shipping", "/hook"),
+                                                  "events": ["feedback.created"]})
+    assert hook.status_code == 201, hook.json
 
     asst = tenant.post("/api/v1/assistants/", json={"name": "Vault", "language": "en"}).json
     v2 = tenant.patch(f"/api/v1/assistants/{asst['id']}", json={"tone": "formal"})
@@ -82,6 +90,9 @@ def world(app, tenant, run_jobs, local_page) -> World:
     fb = tenant.post(f"/api/v1/conversations/{conv['id']}/feedback",
                      json={"rating": 5, "message_id": reply_id, "actor": {"type": "agent"}})
     assert fb.status_code == 201, fb.json
+    run_jobs()
+    deliveries = tenant.get(f"/api/v1/webhooks/{hook.json['id']}/deliveries").json["items"]
+    assert deliveries, "the feedback made a delivery"
     tc = tenant.post(f"/api/v1/assistants/{asst['id']}/tests",
                      json={"question": f"What is {CANARY}?", "expect_source_ids": [kf["id"]]})
     assert tc.status_code == 201, tc.json
@@ -95,6 +106,8 @@ def world(app, tenant, run_jobs, local_page) -> World:
         "context_id": ctx.json["id"], "conversation_id": conv["id"],
         "message_id": question_id, "reply_id": reply_id, "feedback_id": fb.json["id"],
         "external_id": "cust-A-1", "test_id": tc.json["id"], "evaluation_id": ev.json["id"],
-        "key_id": tenant.key_id,
+        "key_id": tenant.key_id, "webhook_id": hook.json["id"],
+        "delivery_id": deliveries[0]["id"],
     }
-    return World(ids=ids, version_number=2, secret_texts=[CANARY, "cust-A-1"])
+    return World(ids=ids, version_number=2,
+                 secret_texts=[CANARY, "cust-A-1", hook.json["secret"]])

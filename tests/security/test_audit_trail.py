@@ -50,6 +50,9 @@ def _failed_job(tenant, run_jobs) -> str:  # noqa: ANN001
 
 
 STEPS = [
+    Step("webhooks.create", "POST", "/api/v1/webhooks/", "webhook.created",
+         lambda ids: {"json": {"url": ids["receiver"], "events": ["assistant.version_promoted"]}},
+         save="webhook"),
     Step("assistants.create", "POST", "/api/v1/assistants/", "assistant.created",
          lambda ids: {"json": {"name": "Audited", "tone": "warm"}}, save="asst"),
     Step("assistants.update", "PATCH", "/api/v1/assistants/{asst}",
@@ -110,6 +113,11 @@ STEPS = [
     Step("knowledge.delete_url", "DELETE", "/api/v1/knowledge/urls/{url}",
          "knowledge_source.deleted"),
     Step("assistants.delete", "DELETE", "/api/v1/assistants/{asst}", "assistant.deleted"),
+    Step("webhooks.update", "PATCH", "/api/v1/webhooks/{webhook}", "webhook.updated",
+         lambda ids: {"json": {"description": "CRM"}}),
+    Step("webhooks.redeliver", "POST",
+         "/api/v1/webhooks/{webhook}/deliveries/{delivery}/redeliver", "webhook.redelivered"),
+    Step("webhooks.delete", "DELETE", "/api/v1/webhooks/{webhook}", "webhook.deleted"),
 ]
 
 
@@ -134,9 +142,13 @@ def test_every_mutating_route_writes_an_audit_event_and_reads_write_none(
                          "writes) or, for traffic, a reason to TRAFFIC")
     assert not (covered & set(TRAFFIC))
 
-    ids = {**world.ids, "page": local_page, "failed_job": _failed_job(tenant, run_jobs)}
+    ids = {**world.ids, "page": local_page, "failed_job": _failed_job(tenant, run_jobs),
+           "receiver": local_page.replace("/shipping", "/hooks")}
     secrets_seen: list[str] = [tenant.secret]
     for step in STEPS:
+        if "{delivery}" in step.path:
+            ids["delivery"] = tenant.get(f"/api/v1/webhooks/{ids['webhook']}/deliveries"
+                                         ).json["items"][0]["id"]
         before = len(_events(app, tenant.org_id))
         resp = tenant._call(step.method, step.path.format(**ids), **step.kwargs(ids))
         assert resp.status_code < 300, (step.endpoint, resp.status_code, resp.get_data())

@@ -34,6 +34,8 @@ PARAM_KINDS = {
     "test_id": ("test_id", "tc"),
     "evaluation_id": ("evaluation_id", "ev"),
     "key_id": ("key_id", "key"),
+    "webhook_id": ("webhook_id", "wh"),
+    "delivery_id": ("delivery_id", "whd"),
 }
 SOURCE_COLLECTIONS = {
     "/api/v1/knowledge/files/": [("file_id", "kf")],
@@ -57,6 +59,7 @@ BODIES = {
     "assistants.create_test": {"question": "hijacked?", "expect_no_answer": True},
     "assistants.update_test": {"question": "hijacked?"},
     "keys.update": {"name": "hijacked", "scopes": ["assistants:read"]},
+    "webhooks.update": {"url": "https://example.com/hijacked", "is_active": False},
 }
 # Query parameters of list/analytics reads that take an id, filled with A's ids.
 ID_FILTERS = {
