@@ -7,6 +7,7 @@ moved out of the organization loses access on the next click.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -163,3 +164,25 @@ def redirect_with_toast(endpoint: str, message: str, level: str = "success",
     """After a non-HTMX form post: flash and redirect (POST → redirect → GET)."""
     flash(message, level)
     return redirect(url_for(endpoint, **values))
+
+
+# ------------------------------------------------------- forms that show a secret once
+FORM_TOKENS_KEPT = 8  # per kind, in the session: the last few forms only
+
+
+def new_form_token() -> str:
+    """Each rendering of a create form gets its own token, so the reload of the page that
+    answered its POST (the browser re-sends it) is recognised instead of creating twice."""
+    return secrets.token_urlsafe(16)
+
+
+def made_from_form(kind: str, token: str) -> bool:
+    """Whether this form already created its object (and showed its secret)."""
+    return bool(token) and token in session.get(f"console_made_{kind}", {})
+
+
+def remember_form(kind: str, token: str, object_id: str) -> None:
+    if not token:
+        return
+    made = list(session.get(f"console_made_{kind}", {}).items())[-(FORM_TOKENS_KEPT - 1):]
+    session[f"console_made_{kind}"] = {**dict(made), token: object_id}

@@ -1,28 +1,29 @@
 """API keys: list, create (the secret is shown once, on the response itself), revoke."""
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, date, datetime
 from typing import Any
 
-from flask import Blueprint, Response, make_response, render_template, request, session
+from flask import Blueprint, Response, make_response, render_template, request
 from flask_login import current_user
 
-from console.access import current_org, redirect_with_toast, require_login, requires_write
+from console.access import (
+    current_org,
+    made_from_form,
+    new_form_token,
+    redirect_with_toast,
+    remember_form,
+    require_login,
+    requires_write,
+)
 from errors import ValidationFailed
 from models.types import utcnow
 from services import keys as svc
 
 bp = require_login(Blueprint("console_keys", __name__, url_prefix="/console/keys"))
 
-MINTED = "console_keys_minted"  # session: form token → key id, the last few forms only
-MINTED_KEPT = 8
-
-
 def _form_values(form: Any = None) -> dict[str, Any]:
-    """Each rendering of the form gets its own token, so a reload of the page that
-    answered the POST (the browser re-sends it) is recognised instead of minting twice."""
-    values: dict[str, Any] = {"form_token": secrets.token_urlsafe(16)}
+    values: dict[str, Any] = {"form_token": new_form_token()}
     if form is not None:
         values.update(name=form.get("name", ""), scopes=form.getlist("scopes"),
                       expires_at=form.get("expires_at", ""),
@@ -70,8 +71,7 @@ def create() -> Response | tuple[str, int]:
     org = current_org()
     name = request.form.get("name", "")
     token = request.form.get("form_token", "")
-    minted_before = session.get(MINTED, {})
-    if token and token in minted_before:
+    if made_from_form("key", token):
         return redirect_with_toast(
             "console_keys.index", f"Key “{name}” was already created from this form and its "
             "secret was shown once. Lost it? Revoke the key and create a new one.", "warning")
@@ -80,9 +80,7 @@ def create() -> Response | tuple[str, int]:
                                 **_settings(request.form))
     except ValidationFailed as exc:
         return _page(org, _form_values(request.form), exc.fields), 422
-    if token:
-        kept = list(minted_before.items())[-(MINTED_KEPT - 1):]
-        session[MINTED] = {**dict(kept), token: minted.key.id}
+    remember_form("key", token, minted.key.id)
     # Rendered, not redirected: the secret never goes into the session or a later page.
     resp = make_response(render_template("keys/created.html", key=minted.key,
                                          secret=minted.secret))

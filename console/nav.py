@@ -65,6 +65,7 @@ NAV = Nav([
     NavItem("Conversations", "/console/conversations/", "chat"),
     NavItem("Analytics", "/console/analytics/", "chart"),
     NavItem("API keys", "/console/keys/", "key"),
+    NavItem("Webhooks", "/console/webhooks/", "send"),
     NavItem("Team", "/console/team/", "users"),
     NavItem("Audit trail", "/console/audit/", "shield"),
 ])

@@ -24,6 +24,7 @@ from console import (
     sessions,
     team,
     versions,
+    webhooks,
 )
 from console.nav import NAV
 
@@ -32,6 +33,7 @@ from console.nav import NAV
 BLUEPRINTS = (
     auth.bp, dashboard.bp, assistants.bp, versions.bp, evaluations.bp, scope.bp, keys.bp,
     team.bp, analytics.bp, knowledge.bp, sessions.bp, conversations.bp, audit.bp,
+    webhooks.bp,
 )
 
 __all__ = ["NAV", "register_console"]

@@ -13,6 +13,7 @@ Signature, Stripe-style: `Companin-Signature: t=<unix>,v1=<hex HMAC-SHA256(secre
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import hmac
 import json
@@ -244,7 +245,7 @@ def _resume_once() -> None:
         if db.session.execute(select(WebhookDelivery.id).where(
                 WebhookDelivery.status.in_(_DUE + ("sending",))).limit(1)).first() is not None:
             sweep(app)
-            _pump(app).wake()
+            _pump(app, wake=True)
         return
     if state["at"] is not None and now - state["at"] < app.config["JOB_SWEEP_INTERVAL_SECONDS"]:
         return
@@ -257,7 +258,7 @@ def dispatch(app: Flask, delivery_id: str, org_id: str, delay: float = 0) -> Non
     """Hand one delivery to whatever sends it in this mode; a lost hand-off is found by
     the sweep (the row stays due)."""
     if app.config["JOBS_MODE"] != "rq":
-        _pump(app).wake()
+        _pump(app, wake=True)
         return
     from redis.exceptions import RedisError
 
@@ -358,28 +359,38 @@ class _Pump:
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="webhook")
         self.in_flight: set[str] = set()
         self.lock = threading.Lock()
+        self.stopped = False
         self.thread = threading.Thread(target=self._run, daemon=True, name="webhook-pump")
         self.thread.start()
 
-    def wake(self) -> None:
-        self.wakeup.set()
-
     def _run(self) -> None:
-        while True:
+        quiet = 0  # passes in a row with nothing pending at all
+        while not _stopping.is_set():
+            if quiet >= IDLE_PASSES:
+                with _pumps_lock:  # a wake-up comes under the same lock: none is lost
+                    if not self.wakeup.is_set():
+                        self.stopped = True
+                        return
             self.wakeup.wait(1.0)
             self.wakeup.clear()
+            if _stopping.is_set():
+                return
             try:
                 with self.app.app_context():
-                    self._send_due()
+                    quiet = 0 if self._send_due() or not self.idle() else quiet + 1
             except Exception:  # noqa: BLE001 - the pump must outlive a bad pass
                 log.exception("webhook pump pass failed")
 
-    def _send_due(self) -> None:
+
+    def _send_due(self) -> bool:
+        """Send what is due; True while anything is still pending (a retry coming due)."""
         now = utcnow()
         due = db.session.execute(
             select(WebhookDelivery.id).where(WebhookDelivery.status.in_(_DUE),
                                              WebhookDelivery.next_attempt_at <= now)
             .order_by(WebhookDelivery.next_attempt_at).limit(50)).scalars().all()
+        waiting = due or db.session.execute(select(WebhookDelivery.id).where(
+            WebhookDelivery.status.in_(_DUE + ("sending",))).limit(1)).first() is not None
         db.session.rollback()
         for delivery_id in due:
             with self.lock:
@@ -387,6 +398,7 @@ class _Pump:
                     continue
                 self.in_flight.add(delivery_id)
             self.pool.submit(self._send, delivery_id)
+        return bool(waiting)
 
     def _send(self, delivery_id: str) -> None:
         try:
@@ -398,7 +410,7 @@ class _Pump:
         finally:
             with self.lock:
                 self.in_flight.discard(delivery_id)
-            self.wake()
+            self.wakeup.set()
 
     def idle(self) -> bool:
         with self.lock:
@@ -406,13 +418,18 @@ class _Pump:
 
 
 _pumps_lock = threading.Lock()
+IDLE_PASSES = 30  # a pump with nothing pending for this many seconds ends; a commit restarts it
+_stopping = threading.Event()
+atexit.register(_stopping.set)  # no pass against a database being torn down
 
 
-def _pump(app: Flask) -> _Pump:
+def _pump(app: Flask, wake: bool = False) -> _Pump:
     with _pumps_lock:
         pump = app.extensions.get("companin_webhook_pump")
-        if pump is None:
+        if pump is None or pump.stopped:
             pump = app.extensions["companin_webhook_pump"] = _Pump(app)
+        if wake:
+            pump.wakeup.set()
         return pump
 
 
@@ -432,7 +449,7 @@ def wait_for_deliveries(app: Flask, timeout: float = 30.0) -> None:
         if due is None and (app.config["JOBS_MODE"] == "rq" or _pump(app).idle()):
             return
         if app.config["JOBS_MODE"] != "rq":
-            _pump(app).wake()
+            _pump(app, wake=True)
         time.sleep(0.05)
     raise TimeoutError("webhook deliveries still pending")
 

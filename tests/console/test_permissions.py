@@ -37,25 +37,50 @@ def fill(rule, ids: dict[str, str]) -> str:
     return re.sub(r"<(?:(\w+):)?(\w+)>", sub, rule.rule)
 
 
+def _webhook(tenant, run_jobs) -> dict[str, str]:  # noqa: ANN001
+    """A webhook whose evaluation.finished delivery exists (it fails: nothing listens)."""
+    hook = tenant.post("/api/v1/webhooks/", json={"url": "http://127.0.0.1:9/hook",
+                                                  "events": ["evaluation.finished"]})
+    assert hook.status_code == 201, hook.json
+    return {"webhook_id": hook.json["id"]}
+
+
+def _delivery(tenant, run_jobs, ids: dict[str, str]) -> str:  # noqa: ANN001
+    run_jobs()
+    items = tenant.get(f"/api/v1/webhooks/{ids['webhook_id']}/deliveries").json["items"]
+    assert items, "the evaluation made a delivery"
+    return items[0]["id"]
+
+
 @pytest.fixture
-def ids(corg, run_jobs) -> dict[str, str]:
+def allow_loopback_webhooks(app, monkeypatch):
+    from services.knowledge.url_guard import parse_networks
+
+    monkeypatch.setitem(app.config, "OUTBOUND_ALLOW_CIDRS", parse_networks("127.0.0.1/32"))
+
+
+@pytest.fixture
+def ids(corg, run_jobs, allow_loopback_webhooks) -> dict[str, str]:
     """One real object of each kind in the viewer's own organization."""
     story = make_story(corg.tenant, run_jobs)
+    hook = _webhook(corg.tenant, run_jobs)
     test = corg.tenant.post(f"/api/v1/assistants/{story.assistant_id}/tests",
                             json={"question": "Ship?", "expect_source_ids": [story.source_id]})
     assert test.status_code == 201, test.json
     ev = corg.tenant.post(f"/api/v1/assistants/{story.assistant_id}/versions/1/evaluations")
     assert ev.status_code == 202, ev.json
     run_jobs()
-    return {**story.ids(), "key_id": corg.tenant.key_id, "user_id": corg["admin"].user_id,
+    return {**story.ids(), **hook, "delivery_id": _delivery(corg.tenant, run_jobs, hook),
+            "key_id": corg.tenant.key_id, "user_id": corg["admin"].user_id,
             "message_id": story.reply_id, "test_id": test.json["id"],
             "evaluation_id": ev.json["id"], "end_user_id": corg.tenant.get(
                 f"/api/v1/sessions/{story.session_id}").json["end_user_id"]}
 
 
 @pytest.fixture
-def foreign_ids(other_corg, run_jobs) -> dict[str, str]:
+def foreign_ids(other_corg, run_jobs, allow_loopback_webhooks) -> dict[str, str]:
     story = make_story(other_corg.tenant, run_jobs)
+    hook = _webhook(other_corg.tenant, run_jobs)
     test = other_corg.tenant.post(f"/api/v1/assistants/{story.assistant_id}/tests",
                                   json={"question": "Ship?", "expect_no_answer": False})
     assert test.status_code == 201, test.json
@@ -63,7 +88,8 @@ def foreign_ids(other_corg, run_jobs) -> dict[str, str]:
         f"/api/v1/assistants/{story.assistant_id}/versions/1/evaluations")
     assert ev.status_code == 202, ev.json
     run_jobs()
-    return {**story.ids(), "key_id": other_corg.tenant.key_id,
+    return {**story.ids(), **hook, "delivery_id": _delivery(other_corg.tenant, run_jobs, hook),
+            "key_id": other_corg.tenant.key_id,
             "user_id": other_corg["admin"].user_id, "message_id": story.reply_id,
             "test_id": test.json["id"], "evaluation_id": ev.json["id"],
             "end_user_id": other_corg.tenant.get(

@@ -276,6 +276,10 @@ class ConsoleStep:
 
 
 CONSOLE_STEPS = [
+    ConsoleStep("console_webhooks.create", "/console/webhooks/", "webhook.created",
+                lambda ids: {"url": ids["page"].replace("/shipping", "/hook"),
+                             "description": "CRM", "form_token": "w1",
+                             "events": ["assistant.version_promoted"]}, save="webhook"),
     ConsoleStep("console_assistants.create", "/console/assistants/new", "assistant.created",
                 lambda ids: {"name": "Concierge", "language": "it", "tone": "warm",
                              "instructions": "Greet guests.", "task_models": "",
@@ -341,12 +345,24 @@ CONSOLE_STEPS = [
     ConsoleStep("console_team.enable", "/console/team/{user}/enable", "user.enabled"),
     ConsoleStep("console_assistants.delete", "/console/assistants/{asst}/delete",
                 "assistant.deleted"),
+    ConsoleStep("console_webhooks.update", "/console/webhooks/{webhook}", "webhook.updated",
+                lambda ids: {"url": ids["page"].replace("/shipping", "/hook"),
+                             "description": "CRM sync", "events": ["feedback.created"],
+                             "active": "on"}),
+    ConsoleStep("console_webhooks.redeliver",
+                "/console/webhooks/{webhook}/deliveries/{delivery}/redeliver",
+                "webhook.redelivered"),
+    ConsoleStep("console_webhooks.delete", "/console/webhooks/{webhook}/delete",
+                "webhook.deleted"),
 ]
 
 
 def test_every_mutating_console_route_writes_an_audit_event_naming_the_operator(
-        app, run_jobs, local_page):
+        app, run_jobs, local_page, monkeypatch):
+    from services.knowledge.url_guard import parse_networks
     from tests.console.conftest import make_console_org, make_story
+
+    monkeypatch.setitem(app.config, "OUTBOUND_ALLOW_CIDRS", parse_networks("127.0.0.1/32"))
 
     mutating = {r.endpoint for r in app.url_map.iter_rules()
                 if r.rule.startswith("/console") and (r.methods or set()) & MUTATING}
@@ -359,6 +375,9 @@ def test_every_mutating_console_route_writes_an_audit_event_naming_the_operator(
     owner = corg["owner"]
     ids = {**make_story(corg.tenant, run_jobs).ids(), "page": local_page}
     for step in CONSOLE_STEPS:
+        if "{delivery}" in step.path:
+            ids["delivery"] = corg.tenant.get(f"/api/v1/webhooks/{ids['webhook']}/deliveries"
+                                              ).json["items"][0]["id"]
         before = len(_events(app, corg.org_id))
         data = step.data(ids)
         kwargs = {"content_type": "multipart/form-data"} if step.multipart else {}
