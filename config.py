@@ -173,6 +173,10 @@ class Config:
         # Private networks an operator lets URL sources and webhooks reach (an on-premise
         # CRM): comma-separated CIDRs, default none. Metadata addresses stay refused.
         self.OUTBOUND_ALLOW_CIDRS = parse_networks(os.environ.get("OUTBOUND_ALLOW_CIDRS"))
+        # Per-organization retention runs this often (embedded: a background thread started
+        # by a request; services: a self-renewing RQ job on the workers' scheduler); 0 = only
+        # `flask retention run` from cron.
+        self.RETENTION_INTERVAL_SECONDS = max(0, _int("RETENTION_INTERVAL_SECONDS", 3600))
         # Webhooks: one attempt's time limit, and the waits before each retry (seconds).
         self.WEBHOOK_TIMEOUT_SECONDS = _float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
         self.WEBHOOK_RETRY_SECONDS = [int(x) for x in os.environ.get(

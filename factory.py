@@ -37,13 +37,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from api.errors import register_error_handlers
     from api.observability import init_observability
     from api.ratelimit import enforce_key_limit, exempt, org_limit, rate_limited_response
-    from services import audit_trail, webhooks
+    from services import audit_trail, retention, webhooks
     from services.key_cache import init_key_cache
     import services.ratelimit  # noqa: F401 - registers RATELIMIT_STRATEGY with Flask-Limiter
 
     db.init_app(app)
     audit_trail.install()
     webhooks.install(app)
+    app.before_request(retention.maybe_run)  # embedded mode's scheduler (a no-op otherwise)
     migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True,
                      compare_type=True)
     # Order matters: request id, then authentication, then the limiter's check.

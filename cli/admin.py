@@ -35,7 +35,11 @@ def jobs_worker(burst: bool, no_scheduler: bool) -> None:
     """An RQ worker over every queue shard, served round-robin, jobs run in-process."""
     from jobs.fair import FairWorker  # here: only a worker pays for importing RQ
 
+    from services.retention import schedule_rq
+
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not no_scheduler and not burst:
+        schedule_rq(app)  # the scheduled retention run, unless one is already scheduled
     worker = FairWorker(get_queues(app), connection=get_redis(app))
     worker.work(burst=burst, with_scheduler=not no_scheduler)
 
@@ -87,6 +91,38 @@ def org_set_limit(org_id: str, per_hour: int) -> None:
     except AppError as exc:
         _fail(exc)
     _emit({"organization_id": org.id, "rate_limit_per_hour": org.rate_limit_per_hour})
+
+
+@org_cli.command("set-retention")
+@click.argument("org_id")
+@click.option("--request-logs", type=str, default=None, help="Days, or 'keep'.")
+@click.option("--conversations", type=str, default=None, help="Days, or 'keep'.")
+@click.option("--rate-limit-events", type=str, default=None, help="Days, or 'keep'.")
+def org_set_retention(org_id: str, request_logs: str | None, conversations: str | None,
+                      rate_limit_events: str | None) -> None:
+    """Days to keep raw request logs, conversations and rate-limit events ('keep': for
+    ever); options left out are unchanged."""
+    from services.retention import policy, set_policy
+
+    org = _org(org_id)
+    given = {"request_logs": request_logs, "conversations": conversations,
+             "rate_limit_events": rate_limit_events}
+    changes: dict[str, int | None] = {}
+    for kind, value in given.items():
+        if value is None:
+            continue
+        if value.strip().lower() == "keep":
+            changes[kind] = None
+        elif value.strip().isdigit():
+            changes[kind] = int(value)
+        else:
+            raise click.BadParameter("a number of days or 'keep'",
+                                     param_hint=f"--{kind.replace('_', '-')}")
+    try:
+        set_policy(org, changes)
+    except AppError as exc:
+        _fail(exc)
+    _emit({"organization_id": org.id, "retention_days": policy(org)})
 
 
 @key_cli.command("create")

@@ -1,4 +1,5 @@
-"""`flask --app wsgi analytics rollup|prune`: run from cron (hourly / daily) in any mode.
+"""`flask --app wsgi analytics rollup|prune` and `retention run`: run from cron (hourly /
+daily) in any mode.
 
 Both print JSON like every other command (SPEC §9).
 """
@@ -30,3 +31,16 @@ def prune_command(days: int | None) -> None:
     if days is not None and days < 0:
         raise click.BadParameter("must be zero or more", param_hint="--days")
     click.echo(json.dumps(prune(retention_days=days).as_dict(), indent=2))
+
+
+retention_cli = AppGroup("retention", help="Per-organization retention (SPEC §12).")
+
+
+@retention_cli.command("run")
+@click.option("--org", "org_id", default=None, help="Only this organization.")
+def retention_run(org_id: str | None) -> None:
+    """Delete what each organization's retention policy says is past its date (request
+    logs, conversations, rate-limit events), in batches; rollups and audit events stay."""
+    from services.retention import run
+
+    click.echo(json.dumps({"deleted": run(org_id=org_id)}, indent=2))

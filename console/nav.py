@@ -68,4 +68,5 @@ NAV = Nav([
     NavItem("Webhooks", "/console/webhooks/", "send"),
     NavItem("Team", "/console/team/", "users"),
     NavItem("Audit trail", "/console/audit/", "shield"),
+    NavItem("Settings", "/console/settings/", "gear"),
 ])

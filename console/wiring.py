@@ -22,6 +22,7 @@ from console import (
     scope,
     security,
     sessions,
+    settings,
     team,
     versions,
     webhooks,
@@ -33,7 +34,7 @@ from console.nav import NAV
 BLUEPRINTS = (
     auth.bp, dashboard.bp, assistants.bp, versions.bp, evaluations.bp, scope.bp, keys.bp,
     team.bp, analytics.bp, knowledge.bp, sessions.bp, conversations.bp, audit.bp,
-    webhooks.bp,
+    webhooks.bp, settings.bp,
 )
 
 __all__ = ["NAV", "register_console"]

@@ -30,6 +30,13 @@ class Organization(Timestamps, db.Model):
     # The model whose vectors serve this organization's searches; NULL until its first
     # source (then EMBEDDING_MODEL). Changed only by the re-embed job when complete.
     embedding_model: Mapped[str | None] = mapped_column(String(100))
+    # Retention (SPEC §12): days to keep each kind of record; NULL = keep. Rollups and
+    # audit events are always kept. Enforced by services.retention in bounded batches.
+    retention_request_logs_days: Mapped[int | None] = mapped_column(Integer)
+    retention_conversations_days: Mapped[int | None] = mapped_column(Integer)
+    retention_rate_limit_events_days: Mapped[int | None] = mapped_column(Integer)
+    retention_last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    retention_last_result: Mapped[dict | None] = mapped_column(JSONType)
 
 
 class ApiKey(Timestamps, db.Model):

@@ -97,7 +97,8 @@ def _source_action(verb: str, changes: dict[str, list[Any]]) -> str:
 AUDITED: dict[type, Audited] = {
     Organization: Audited(
         "organization", ("name", "rate_limit_per_hour", "session_ttl_seconds", "task_models",
-                         "languages", "embedding_model"),
+                         "languages", "embedding_model", "retention_request_logs_days",
+                         "retention_conversations_days", "retention_rate_limit_events_days"),
         org_id=lambda row: row.id),
     ApiKey: Audited(
         "api_key", ("name", "prefix", "is_platform", "scopes", "expires_at",

@@ -354,6 +354,8 @@ CONSOLE_STEPS = [
                 "webhook.redelivered"),
     ConsoleStep("console_webhooks.delete", "/console/webhooks/{webhook}/delete",
                 "webhook.deleted"),
+    ConsoleStep("console_settings.retention", "/console/settings/retention",
+                "organization.updated", lambda ids: {"conversations": "365"}),
 ]
 
 
