@@ -196,6 +196,9 @@ class Config:
         self.PERMANENT_SESSION_LIFETIME = timedelta(hours=self.CONSOLE_SESSION_IDLE_HOURS)
         self.WTF_CSRF_TIME_LIMIT = None
         self.LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10/minute")
+        # API calls without a valid key, per client address (a flood is refused with 429,
+        # audited once a minute and not written to the request log row by row).
+        self.ANON_RATE_LIMIT = os.environ.get("ANON_RATE_LIMIT", "60/minute")
 
         self.TESTING = False
 

@@ -36,7 +36,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from api.auth import authenticate_request, confirm_cached_key
     from api.errors import register_error_handlers
     from api.observability import init_observability
-    from api.ratelimit import enforce_key_limit, exempt, org_limit, rate_limited_response
+    from api.ratelimit import (
+        count_unrouted,
+        enforce_key_limit,
+        exempt,
+        org_limit,
+        rate_limited_response,
+    )
     from services import audit_trail, retention, webhooks
     from services.key_cache import init_key_cache
     import services.ratelimit  # noqa: F401 - registers RATELIMIT_STRATEGY with Flask-Limiter
@@ -54,6 +60,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config["RATELIMIT_APPLICATION_EXEMPT_WHEN"] = exempt
     limiter.init_app(app)
     init_key_cache(app)
+    app.before_request(count_unrouted)  # a 404/405 under a key spends its budget too
     app.before_request(confirm_cached_key)  # after the limiter's hit, before any view
     app.before_request(enforce_key_limit)  # a key's own limit, inside its organization's
     csrf.init_app(app)

@@ -8,9 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import current_app, g, request
+from limits import parse
 
 from api.endpoint import reads_outside_transaction
+from api.errors import LimitExceeded
 from errors import Unauthorized
+from extensions import limiter
 from models.orgs import ApiKey, Organization
 from models.types import utcnow
 from services import audit_trail, key_cache
@@ -52,14 +55,28 @@ def authenticate_request() -> None:
         )
     secret = request.headers.get("X-API-Key", "").strip()
     if not secret:
+        throttle_anonymous()
         raise Unauthorized("Send your API key in the X-API-Key header.", code="missing_api_key")
     found, cached = key_cache.verify(secret)
     if found is None:
+        throttle_anonymous()
         raise _invalid()
     g.key_cache_check = cached
     _bind(*found)
     if g.key_touch:  # a cached entry must not ask for a touch on every request
         key_cache.note_use(secret, utcnow())
+
+
+def throttle_anonymous() -> None:
+    """A call without a valid key spends its address's budget (ANON_RATE_LIMIT, on the
+    limiter's shared storage): past it the answer is 429, not logged row by row."""
+    if not limiter.enabled:
+        return
+    item = parse(current_app.config["ANON_RATE_LIMIT"])
+    prefix = current_app.config["RATELIMIT_KEY_PREFIX"]
+    if not limiter.limiter.hit(item, prefix, "anonymous", request.remote_addr or "?"):
+        g.anonymous_throttled = True
+        raise LimitExceeded(f"{item} (no key)")  # fits rate_limit_events.limit
 
 
 def confirm_cached_key() -> None:

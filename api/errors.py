@@ -9,9 +9,18 @@ from typing import Any
 from collections.abc import Callable
 
 from flask import Flask, Response, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, TooManyRequests
 
 from errors import AppError, ServiceUnavailable
+
+
+class LimitExceeded(TooManyRequests):
+    """A 429 of our own limits (a key's own budget, an address without a key); the 429
+    handler reads `limit_text` as it reads Flask-Limiter's limit."""
+
+    def __init__(self, limit_text: str) -> None:
+        super().__init__()
+        self.limit_text = limit_text
 
 log = logging.getLogger("companin.errors")
 

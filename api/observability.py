@@ -26,8 +26,8 @@ def finish_request(response: Response) -> Response:
     response.headers["X-Request-ID"] = request_id
     if response.status_code not in (429, 503):  # both tell the client when to come back
         response.headers.pop("Retry-After", None)  # the limiter adds it to every response
-    if not is_keyed_path(request.path):
-        return response
+    if not is_keyed_path(request.path) or g.get("anonymous_throttled"):
+        return response  # a refused anonymous flood is counted, not logged row by row
     started = g.get("request_started") or time.perf_counter()
     auth = g.get("auth")
     now = utcnow()

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Response, g, request
+from flask import Response, current_app, g, request
 from limits import parse
-from werkzeug.exceptions import HTTPException, TooManyRequests
+from werkzeug.exceptions import HTTPException
 
 from api.auth import confirm_cached_key
-from api.errors import json_error
+from api.errors import LimitExceeded, json_error
 from errors import Unauthorized
 from extensions import limiter
 from services.audit import record_rate_limit_event
@@ -26,12 +26,16 @@ def exempt() -> bool:
     return getattr(g, "rate_limit_key", None) is None
 
 
-class KeyLimitExceeded(TooManyRequests):
-    """A key over its own hourly limit (its organization may still have budget)."""
-
-    def __init__(self, limit_text: str) -> None:
-        super().__init__()
-        self.limit_text = limit_text
+def count_unrouted() -> None:
+    """A 404 or 405 under a valid key spends its organization's budget like any call:
+    Flask-Limiter skips a request that matches no view, so a key could probe for free."""
+    if (request.url_rule is not None or not limiter.enabled or exempt()
+            or g.get("rate_limit_window") is not None):
+        return
+    item = parse(org_limit())
+    prefix = current_app.config["RATELIMIT_KEY_PREFIX"]
+    if not limiter.limiter.hit(item, prefix, g.rate_limit_key, "global"):
+        raise LimitExceeded(str(item))
 
 
 def enforce_key_limit() -> None:
@@ -47,7 +51,7 @@ def enforce_key_limit() -> None:
     allowed = limiter.limiter.hit(item, key_budget_key(auth.key.id))
     g.rate_limit_window = window
     if not allowed:
-        raise KeyLimitExceeded(f"{per_hour} per 1 hour (this key)")
+        raise LimitExceeded(f"{per_hour} per 1 hour (this key)")
 
 
 def rate_limited_response(exc: HTTPException) -> Response:
@@ -62,6 +66,9 @@ def rate_limited_response(exc: HTTPException) -> Response:
     auth = g.get("auth")
     limit = getattr(exc, "limit", None)  # Flask-Limiter's; a key's own limit gives text
     limit_text = getattr(exc, "limit_text", None) or (str(limit.limit) if limit else "")
+    if g.get("anonymous_throttled") and not _first_refusal_this_minute():
+        return json_error(429, "rate_limited", "Too many calls without a valid API key from "
+                          "this address; wait a minute.", {"limit": limit_text})
     record_rate_limit_event(
         org_id=auth.org.id if auth and auth.org else None,
         api_key_id=auth.key.id if auth else None,
@@ -78,3 +85,11 @@ def rate_limited_response(exc: HTTPException) -> Response:
         "window resets.",
         {"limit": limit_text},
     )
+
+
+def _first_refusal_this_minute() -> bool:
+    """An address refused without a key is audited once a minute, not once per call: a
+    flood must not grow the rate-limit events (or the request log) without bound."""
+    prefix = current_app.config["RATELIMIT_KEY_PREFIX"]
+    return limiter.limiter.hit(parse("1/minute"), prefix, "anonymous-audited",
+                               request.remote_addr or "?")
