@@ -199,6 +199,10 @@ class Config:
         # API calls without a valid key, per client address (a flood is refused with 429,
         # audited once a minute and not written to the request log row by row).
         self.ANON_RATE_LIMIT = os.environ.get("ANON_RATE_LIMIT", "60/minute")
+        # Per-account sign-in back-off: free failures, then waits doubling from the base.
+        self.LOGIN_FREE_FAILURES = max(1, _int("LOGIN_FREE_FAILURES", 5))
+        self.LOGIN_BACKOFF_BASE_SECONDS = max(1, _int("LOGIN_BACKOFF_BASE_SECONDS", 15))
+        self.LOGIN_BACKOFF_MAX_SECONDS = max(1, _int("LOGIN_BACKOFF_MAX_SECONDS", 900))
 
         self.TESTING = False
 

@@ -1,4 +1,5 @@
-"""Sign-in and sign-out. Sign-in is throttled per client address (LOGIN_RATE_LIMIT)."""
+"""Sign-in and sign-out. Sign-in is throttled per client address (LOGIN_RATE_LIMIT) and
+per account, with exponential back-off (services.login_throttle)."""
 from __future__ import annotations
 
 import logging
@@ -21,6 +22,7 @@ from werkzeug.exceptions import TooManyRequests
 from console.access import ORG_SESSION_KEY, VERSION_SESSION_KEY, safe_next
 from console.errors import render_error
 from extensions import limiter
+from services import login_throttle
 from services.users import authenticate, end_sessions
 
 log = logging.getLogger("companin.console.auth")
@@ -41,10 +43,17 @@ def login() -> Response | str | tuple[str, int]:
         return render_template("login.html", next_url=next_url, email="")
     email = (request.form.get("email") or "").strip()
     password = request.form.get("password") or ""
+    wait = login_throttle.wait_seconds(email)
+    if wait:  # refused before the password is even checked: guessing gains nothing
+        return _locked(email, next_url, wait)
     user = authenticate(email, password) if email and password else None
     if user is None:
+        wait = login_throttle.failed(email)
+        if wait:
+            return _locked(email, next_url, wait)
         return render_template("login.html", next_url=next_url, email=email,
                                error="Email or password is incorrect."), 401
+    login_throttle.succeeded(email)
     # A fresh session on sign-in: nothing from before (fixation) carries over.
     session.clear()
     session.permanent = True  # expires after CONSOLE_SESSION_IDLE_HOURS without a request
@@ -53,6 +62,15 @@ def login() -> Response | str | tuple[str, int]:
     session[VERSION_SESSION_KEY] = user.session_version
     flash(f"Welcome back{', ' + user.name if user.name else ''}.", "success")
     return redirect(next_url or url_for("console_dashboard.index"))
+
+
+def _locked(email: str, next_url: str | None, wait: int) -> tuple[str, int, dict[str, str]]:
+    log.warning("sign-in back-off for an account: %d s", wait)
+    minutes = f"{wait // 60} min {wait % 60} s" if wait >= 60 else f"{wait} s"
+    return render_template(
+        "login.html", next_url=next_url, email=email,
+        error=f"Too many failed sign-ins for this account. Try again in {minutes}."
+    ), 429, {"Retry-After": str(wait)}
 
 
 @bp.post("/logout")

@@ -206,3 +206,31 @@ def test_services_mode_makes_the_session_cookie_secure_by_default(monkeypatch):
     monkeypatch.delenv("DATABASE_URL")
     monkeypatch.delenv("REDIS_URL")
     assert Config().SESSION_COOKIE_SECURE is False
+
+
+def test_per_account_back_off_holds_across_addresses_and_lets_the_user_back_soon(
+        app, monkeypatch):
+    import time
+
+    monkeypatch.setitem(app.config, "LOGIN_FREE_FAILURES", 3)
+    monkeypatch.setitem(app.config, "LOGIN_BACKOFF_BASE_SECONDS", 1)
+    monkeypatch.setitem(app.config, "LOGIN_BACKOFF_MAX_SECONDS", 2)
+    org = make_tenant(app, "Backoff").org_id
+    _uid, email, password = make_user(app, org, role="admin")
+    _other, other_email, other_password = make_user(app, org, role="viewer")
+
+    def attempt(address: str, who: str, secret: str):  # noqa: ANN202
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = address  # an attacker with many addresses
+        return login(client, who, secret)
+
+    codes = [attempt(f"198.51.100.{n}", email, "wrong-password").status_code
+             for n in range(1, 4)]
+    assert codes == [401, 401, 429]
+    locked = attempt("198.51.100.77", email, password)  # even the right password waits
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) >= 1
+    assert "Too many failed sign-ins for this account" in locked.text
+    assert attempt("198.51.100.78", other_email, other_password).status_code == 302
+    time.sleep(2.1)
+    assert attempt("198.51.100.79", email, password).status_code == 302  # back soon
+    assert attempt("198.51.100.80", email, "wrong-password").status_code == 401  # reset
