@@ -199,6 +199,8 @@ class Config:
         # API calls without a valid key, per client address (a flood is refused with 429,
         # audited once a minute and not written to the request log row by row).
         self.ANON_RATE_LIMIT = os.environ.get("ANON_RATE_LIMIT", "60/minute")
+        # How long the first answer to a POST with an Idempotency-Key is kept for retries.
+        self.IDEMPOTENCY_TTL_HOURS = max(1.0, _float("IDEMPOTENCY_TTL_HOURS", 24.0))
         # Per-account sign-in back-off: free failures, then waits doubling from the base.
         self.LOGIN_FREE_FAILURES = max(1, _int("LOGIN_FREE_FAILURES", 5))
         self.LOGIN_BACKOFF_BASE_SECONDS = max(1, _int("LOGIN_BACKOFF_BASE_SECONDS", 15))

@@ -34,6 +34,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     import models  # noqa: F401 - registers every model for Alembic
     from api.auth import authenticate_request, confirm_cached_key
+    from api import idempotency
     from api.errors import register_error_handlers
     from api.observability import init_observability
     from api.ratelimit import (
@@ -63,6 +64,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.before_request(count_unrouted)  # a 404/405 under a key spends its budget too
     app.before_request(confirm_cached_key)  # after the limiter's hit, before any view
     app.before_request(enforce_key_limit)  # a key's own limit, inside its organization's
+    app.before_request(idempotency.begin)  # after every limit: a refusal is not stored
+    app.after_request(idempotency.end)
     csrf.init_app(app)
     htmx.init_app(app)
     login_manager.init_app(app)

@@ -11,6 +11,7 @@ from pydantic.json_schema import models_json_schema
 from api.endpoint import EndpointDoc
 from api.scopes import required_scope
 from api.schemas.common import ErrorResponse
+from services.idempotency import KEY_PATTERN
 
 bp = Blueprint("openapi", __name__)
 
@@ -74,6 +75,14 @@ def build_spec(app: Flask) -> dict[str, Any]:
             for name, prop in target.get("properties", {}).items():
                 params.append({"name": name, "in": "query", "required": name in required,
                                "schema": prop})
+        if method == "post" and doc.auth:
+            params.append({"name": "Idempotency-Key", "in": "header", "required": False,
+                           "schema": {"type": "string",
+                                      "pattern": f"^{KEY_PATTERN.pattern}$"},
+                           "description": "Retry safely: the same key and body within 24 h "
+                           "return the first answer (Idempotent-Replayed: true); another "
+                           "body 422 idempotency_key_reused; while the first still runs 409 "
+                           "idempotency_key_in_use. Not kept for 5xx or streamed answers."})
         if params:
             op["parameters"] = params
         body_model = doc.body if doc.body is not None else doc.body_doc

@@ -26,6 +26,7 @@ from models.conversations import Conversation, Feedback, Message
 from models.orgs import Organization
 from models.types import isoformat, utcnow
 from services.analytics.rollups import roll_up, watermark
+from services import idempotency
 from services.jobs import get_queues, get_redis
 
 log = logging.getLogger("companin.retention")
@@ -130,6 +131,7 @@ def run(now: datetime | None = None, org_id: str | None = None, batch: int = 100
     results = {}
     for org in list(db.session.execute(stmt).scalars()):
         results[org.id] = enforce(org, now, batch)
+    idempotency.purge(now)  # answers kept for retries live a day, whatever the policy
     return results
 
 

@@ -7,7 +7,7 @@ from typing import Literal
 import langcodes
 from pydantic import BaseModel, Field, field_validator
 
-from api.schemas.common import Strict, Timestamp
+from api.schemas.common import Strict, Timestamp, attribute_map
 from api.schemas.conversations import Citation
 
 _TASK_KEY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -161,8 +161,8 @@ class PreviewCreate(Strict):
                                 "version answers, drafts included.")
     history: list[PreviewTurn] = Field(default_factory=list, max_length=20,
                                        description="Earlier turns, oldest first.")
-    context: dict | None = Field(None, description="Session context attributes, as a "
-                                 "session's contexts would give them.")
+    context: dict | None = attribute_map("Session context attributes, as a session's "
+                                         "contexts would give them.")
 
 
 class PreviewReply(BaseModel):

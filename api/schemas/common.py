@@ -10,6 +10,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
 
 from models.types import isoformat
 from services.analytics.scope import bounded_utc
+from services.sessions import MAX_ATTRIBUTE_KEYS, MAX_KEY_LENGTH, MAX_NESTED_ITEMS
 
 T = TypeVar("T")
 
@@ -28,6 +29,28 @@ def _iso_8601_only(value: Any) -> Any:
 
 # Input filters (since/until): ISO 8601 text, never a bare number; in UTC, within bounds.
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_8601_only), AfterValidator(bounded_utc)]
+
+
+_SCALAR = {"type": ["string", "number", "boolean", "null"]}
+
+
+def _container(items: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"type": "array", "maxItems": MAX_NESTED_ITEMS, "items": items},
+            {"type": "object", "maxProperties": MAX_NESTED_ITEMS,
+             "propertyNames": {"maxLength": MAX_KEY_LENGTH}, "additionalProperties": items}]
+
+
+# A value: a scalar, or a list/object of up to MAX_NESTING_DEPTH (2) levels.
+_ATTRIBUTE_VALUE = {"anyOf": [_SCALAR, *_container({"anyOf": [_SCALAR, *_container(_SCALAR)]})]}
+
+
+def attribute_map(description: str, *, required: bool = False) -> Any:
+    """A free-form attribute map (context, metadata) with its documented caps, so clients
+    and the fuzzing suite see the rule services.sessions.check_attributes applies (the
+    16 KB size cap is in the description)."""
+    return Field(... if required else None, description=description, json_schema_extra={
+        "propertyNames": {"minLength": 1, "maxLength": MAX_KEY_LENGTH},
+        "maxProperties": MAX_ATTRIBUTE_KEYS, "additionalProperties": _ATTRIBUTE_VALUE})
 
 
 class Strict(BaseModel):

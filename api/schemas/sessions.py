@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.schemas.common import ListQuery, Strict, Timestamp
+from api.schemas.common import ListQuery, Strict, Timestamp, attribute_map
 
 TTL_FIELD = Field(None, ge=60, le=30 * 86400,
                   description="Seconds until the session expires (60 s to 30 days).")
@@ -41,7 +41,7 @@ class SessionCreate(Strict):
     user: UserIn | None = None
     channel: str | None = Field(None, min_length=1, max_length=64,
                                 description="e.g. web, whatsapp, email")
-    metadata: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = attribute_map("≤ 50 keys of ≤ 64 chars, plain JSON.")
     ttl_seconds: int | None = TTL_FIELD
 
 
@@ -49,8 +49,8 @@ class SessionUpdate(Strict):
     ttl_seconds: int | None = Field(None, ge=60, le=30 * 86400,
                                     description="Extends the session: expires this many "
                                                 "seconds from now (active sessions only).")
-    metadata: dict[str, Any] | None = Field(
-        None, description="Merged into the metadata; a null value deletes the key.")
+    metadata: dict[str, Any] | None = attribute_map(
+        "Merged into the metadata; a null value deletes the key.")
 
 
 class SessionListQuery(ListQuery):
@@ -91,13 +91,13 @@ class SessionPage(BaseModel):
 
 class ContextCreate(Strict):
     session_id: str = Field(..., max_length=80)
-    attributes: dict[str, Any] = Field(
-        ..., description="≤ 50 keys of ≤ 64 chars, ≤ 16 KB serialized, plain JSON values.")
+    attributes: dict[str, Any] = attribute_map(
+        "≤ 50 keys of ≤ 64 chars, ≤ 16 KB serialized, plain JSON values.", required=True)
 
 
 class ContextUpdate(Strict):
-    attributes: dict[str, Any] = Field(
-        ..., description="Merged into the attributes; a null value deletes the key.")
+    attributes: dict[str, Any] = attribute_map(
+        "Merged into the attributes; a null value deletes the key.", required=True)
 
 
 class ContextListQuery(ListQuery):

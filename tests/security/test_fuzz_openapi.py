@@ -46,6 +46,7 @@ SEMANTIC_FIELDS = {
 SEMANTIC_CODES = {  # content-level refusals of uploads and URLs (SPEC §4)
     "unreadable_file", "unsupported_file_type", "no_text", "url_not_allowed",
     "url_fetch_failed", "file_too_large",
+    "idempotency_key_reused",  # the same Idempotency-Key with another request (SPEC §12)
 }
 
 load_all_checks()

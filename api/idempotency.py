@@ -1,0 +1,59 @@
+"""The `Idempotency-Key` header on every keyed POST (services.idempotency holds the rule):
+claimed before the view runs, the final answer stored after it, replayed on a retry."""
+from __future__ import annotations
+
+import hashlib
+
+from flask import Response, g, request
+
+from api.auth import is_keyed_path
+from services import idempotency as svc
+
+HEADER = "Idempotency-Key"
+
+
+def _fingerprint() -> str:
+    """The request a key stands for: method, path and query, and the body (each uploaded
+    file's bytes, for a multipart body, read without consuming it)."""
+    digest = hashlib.sha256(f"{request.method} {request.full_path}\0".encode())
+    if request.mimetype.startswith("multipart/"):
+        for name, value in sorted(request.form.items(multi=True)):
+            digest.update(f"{name}={value}\0".encode())
+        for name, upload in sorted(request.files.items(multi=True),
+                                   key=lambda item: (item[0], item[1].filename or "")):
+            digest.update(f"{name}:{upload.filename}\0".encode())
+            while piece := upload.stream.read(65536):
+                digest.update(piece)
+            upload.stream.seek(0)
+    else:
+        digest.update(request.get_data(cache=True))
+    return digest.hexdigest()
+
+
+def begin() -> Response | None:
+    """Before the view (after authentication and the limits): replay, refuse or claim."""
+    raw = request.headers.get(HEADER)
+    auth = g.get("auth")
+    if (raw is None or request.method != "POST" or auth is None or request.url_rule is None
+            or not is_keyed_path(request.path)):
+        return None
+    scope = auth.org.id if auth.org is not None else f"platform:{auth.key.id}"
+    key = svc.check_key(raw)
+    stored = svc.claim(scope, key, _fingerprint())
+    if stored is None:
+        g.idempotency = (scope, key)
+        return None
+    resp = Response(stored.body, status=stored.status, content_type=stored.content_type)
+    if stored.location:
+        resp.headers["Location"] = stored.location
+    resp.headers["Idempotent-Replayed"] = "true"
+    return resp
+
+
+def end(response: Response) -> Response:
+    held = g.pop("idempotency", None)
+    if held is not None:
+        body = None if response.is_streamed else response.get_data(as_text=True)
+        svc.finish(*held, response.status_code, body, response.content_type,
+                   response.headers.get("Location"))
+    return response
