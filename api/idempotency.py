@@ -17,10 +17,12 @@ def _fingerprint() -> str:
     file's bytes, for a multipart body, read without consuming it)."""
     digest = hashlib.sha256(f"{request.method} {request.full_path}\0".encode())
     if request.mimetype.startswith("multipart/"):
-        for name, value in sorted(request.form.items(multi=True)):
+        # a part may come without a name: sort on text, never compare None with a str
+        for name, value in sorted(request.form.items(multi=True),
+                                  key=lambda item: (str(item[0]), str(item[1]))):
             digest.update(f"{name}={value}\0".encode())
         for name, upload in sorted(request.files.items(multi=True),
-                                   key=lambda item: (item[0], item[1].filename or "")):
+                                   key=lambda item: (str(item[0]), str(item[1].filename))):
             digest.update(f"{name}:{upload.filename}\0".encode())
             while piece := upload.stream.read(65536):
                 digest.update(piece)

@@ -27,6 +27,7 @@ from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import event, inspect, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from errors import AppError, NotFound, ValidationFailed
@@ -242,15 +243,25 @@ def _resume_once() -> None:
         if state["at"] is not None:
             return
         state["at"] = now
-        if db.session.execute(select(WebhookDelivery.id).where(
-                WebhookDelivery.status.in_(_DUE + ("sending",))).limit(1)).first() is not None:
+        try:
+            if db.session.execute(select(WebhookDelivery.id).where(
+                    WebhookDelivery.status.in_(_DUE + ("sending",))).limit(1)).first() is None:
+                return
             sweep(app)
-            _pump(app, wake=True)
+        except SQLAlchemyError:  # opportunistic: never in the way of a request (/healthz)
+            db.session.rollback()
+            log.warning("webhook resume skipped: the database is unavailable")
+            return
+        _pump(app, wake=True)
         return
     if state["at"] is not None and now - state["at"] < app.config["JOB_SWEEP_INTERVAL_SECONDS"]:
         return
     state["at"] = now
-    sweep(app)
+    try:
+        sweep(app)
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.warning("webhook sweep skipped: the database is unavailable")
 
 
 # -------------------------------------------------------------------------- delivery
@@ -379,7 +390,8 @@ class _Pump:
                 with self.app.app_context():
                     quiet = 0 if self._send_due() or not self.idle() else quiet + 1
             except Exception:  # noqa: BLE001 - the pump must outlive a bad pass
-                log.exception("webhook pump pass failed")
+                if not _stopping.is_set():
+                    log.exception("webhook pump pass failed")
 
 
     def _send_due(self) -> bool:
@@ -420,7 +432,15 @@ class _Pump:
 _pumps_lock = threading.Lock()
 IDLE_PASSES = 30  # a pump with nothing pending for this many seconds ends; a commit restarts it
 _stopping = threading.Event()
-atexit.register(_stopping.set)  # no pass against a database being torn down
+
+
+def shutdown() -> None:
+    """Stop this process's senders before its database goes away (at exit, and by the
+    tests before they remove theirs); a due delivery waits for the next process."""
+    _stopping.set()
+
+
+atexit.register(shutdown)
 
 
 def _pump(app: Flask, wake: bool = False) -> _Pump:

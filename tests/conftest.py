@@ -121,6 +121,9 @@ def app():
     with application.app_context():
         upgrade(revision="heads")
     yield application
+    from services.webhooks import shutdown
+
+    shutdown()  # the in-process webhook sender stops before the test database goes
     with application.app_context():
         from extensions import db
 

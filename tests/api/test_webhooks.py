@@ -277,3 +277,20 @@ def test_webhooks_are_listed_updated_switched_off_and_deleted(app, tenant, recei
     assert receiver.requests == []  # switched off: nothing queued, nothing sent
     assert tenant.delete(f"/api/v1/webhooks/{hook['id']}").status_code == 204
     assert tenant.get(f"/api/v1/webhooks/{hook['id']}").status_code == 404
+
+
+def test_the_address_is_checked_again_at_delivery_time(app, tenant, receiver, deliver,
+                                                       monkeypatch):
+    """A receiver allowed when registered and refused later (the operator narrowed the
+    allowed networks, or its name now resolves to a private address) gets nothing."""
+    hook = tenant.post("/api/v1/webhooks/", json={"url": receiver.url,
+                                                  "events": ["feedback.created"]}).json
+    monkeypatch.setitem(app.config, "OUTBOUND_ALLOW_CIDRS", ())
+    monkeypatch.setitem(app.config, "WEBHOOK_RETRY_SECONDS", [])
+    _bot, conv = _conversation(tenant)
+    tenant.post(f"/api/v1/conversations/{conv}/feedback",
+                json={"rating": 2, "actor": {"type": "customer"}})
+    deliver()
+    log = tenant.get(f"/api/v1/webhooks/{hook['id']}/deliveries").json["items"]
+    assert [(d["status"], d["response_status"]) for d in log] == [("failed", None)]
+    assert "not allowed" in log[0]["error"] and receiver.requests == []
