@@ -5,10 +5,13 @@ on the organization and an unauthenticated call never spends an organization's b
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from flask import current_app, g, request
 from limits import parse
+from limits.errors import StorageError
+from redis.exceptions import RedisError
 
 from api.endpoint import reads_outside_transaction
 from api.errors import LimitExceeded
@@ -21,6 +24,7 @@ from services.db_retry import read_outside_transaction
 from services.keys import needs_touch
 from services.ratelimit import budget_key
 
+log = logging.getLogger("companin.auth")
 KEYED_PREFIXES = ("/api/v1/", "/analytics/", "/analytics")
 PUBLIC_PATHS = frozenset({"/api/v1/openapi.json"})
 
@@ -74,7 +78,14 @@ def throttle_anonymous() -> None:
         return
     item = parse(current_app.config["ANON_RATE_LIMIT"])
     prefix = current_app.config["RATELIMIT_KEY_PREFIX"]
-    if not limiter.limiter.hit(item, prefix, "anonymous", request.remote_addr or "?"):
+    try:
+        allowed = limiter.limiter.hit(item, prefix, "anonymous", request.remote_addr or "?")
+    except (RedisError, StorageError):
+        # The limiter's storage is down: keyed calls get 503 (they cannot be counted); a
+        # keyless one still gets its 401, which serves nothing.
+        log.warning("anonymous throttle skipped: the limiter's storage is unavailable")
+        return
+    if not allowed:
         g.anonymous_throttled = True
         raise LimitExceeded(f"{item} (no key)")  # fits rate_limit_events.limit
 
