@@ -54,18 +54,12 @@ class AuditQuery(ListQuery):
     until: IsoDateTime | None = Field(None, description="ISO 8601; exclusive (UTC if no zone).")
 
 
-def filters_of(query: BaseModel) -> dict[str, Any]:
-    """The service's filters from a query (shared with the console's page and export)."""
-    return {name: getattr(query, name) for name in (
-        "actor_type", "actor_id", "entity_type", "entity_id", "action", "since", "until")}
-
-
 # strict_slashes=False: SPEC writes this path without the trailing slash.
 @bp.get("/", strict_slashes=False)
 @endpoint(summary="List audit events, newest first", tags=TAGS, query=AuditQuery,
           response=Page[AuditEventOut])
 def list_(query: AuditQuery) -> Page[AuditEventOut]:
     page = svc.list_events(current_org(), limit=query.limit, cursor=query.cursor,
-                           **filters_of(query))
+                           **query.model_dump(exclude={"limit", "cursor"}))
     return Page[AuditEventOut](items=[AuditEventOut.of(e) for e in page.items],
                                next_cursor=page.next_cursor)

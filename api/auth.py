@@ -22,7 +22,7 @@ from models.types import utcnow
 from services import audit_trail, key_cache
 from services.db_retry import read_outside_transaction
 from services.keys import needs_touch
-from services.ratelimit import budget_key
+from services.ratelimit import budget_key, hit
 
 log = logging.getLogger("companin.auth")
 KEYED_PREFIXES = ("/api/v1/", "/analytics/", "/analytics")
@@ -77,9 +77,8 @@ def throttle_anonymous() -> None:
     if not limiter.enabled:
         return
     item = parse(current_app.config["ANON_RATE_LIMIT"])
-    prefix = current_app.config["RATELIMIT_KEY_PREFIX"]
     try:
-        allowed = limiter.limiter.hit(item, prefix, "anonymous", request.remote_addr or "?")
+        allowed = hit(item, "anonymous", request.remote_addr or "?")
     except (RedisError, StorageError):
         # The limiter's storage is down: keyed calls get 503 (they cannot be counted); a
         # keyless one still gets its 401, which serves nothing.

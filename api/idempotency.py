@@ -39,7 +39,7 @@ def begin() -> Response | None:
     if (raw is None or request.method != "POST" or auth is None or request.url_rule is None
             or not is_keyed_path(request.path)):
         return None
-    scope = auth.org.id if auth.org is not None else f"platform:{auth.key.id}"
+    scope = g.rate_limit_key  # the organization's (or platform key's) budget: one per caller
     key = svc.check_key(raw)
     stored = svc.claim(scope, key, _fingerprint())
     if stored is None:

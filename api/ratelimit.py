@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Response, current_app, g, request
+from flask import Response, g, request
 from limits import parse
 from werkzeug.exceptions import HTTPException
 
@@ -12,7 +12,7 @@ from api.errors import LimitExceeded, json_error
 from errors import Unauthorized
 from extensions import limiter
 from services.audit import record_rate_limit_event
-from services.ratelimit import key_budget_key
+from services.ratelimit import hit, key_budget_key
 
 log = logging.getLogger("companin.ratelimit")
 
@@ -33,8 +33,7 @@ def count_unrouted() -> None:
             or g.get("rate_limit_window") is not None):
         return
     item = parse(org_limit())
-    prefix = current_app.config["RATELIMIT_KEY_PREFIX"]
-    if not limiter.limiter.hit(item, prefix, g.rate_limit_key, "global"):
+    if not hit(item, g.rate_limit_key, "global"):  # Flask-Limiter's own counter
         raise LimitExceeded(str(item))
 
 
@@ -90,6 +89,4 @@ def rate_limited_response(exc: HTTPException) -> Response:
 def _first_refusal_this_minute() -> bool:
     """An address refused without a key is audited once a minute, not once per call: a
     flood must not grow the rate-limit events (or the request log) without bound."""
-    prefix = current_app.config["RATELIMIT_KEY_PREFIX"]
-    return limiter.limiter.hit(parse("1/minute"), prefix, "anonymous-audited",
-                               request.remote_addr or "?")
+    return hit("1/minute", "anonymous-audited", request.remote_addr or "?")

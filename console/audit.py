@@ -2,7 +2,6 @@
 of the same filters. Read-only for every role: nothing here edits or deletes an event."""
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from flask import Blueprint, Response, render_template, request, stream_with_context, url_for
@@ -22,9 +21,7 @@ def _filters() -> tuple[dict[str, Any], dict[str, str], str | None]:
     """(service filters, the form's values, a date message) from the query string."""
     args = request.args
     dates = records.parse_range(args)
-    since = datetime.combine(dates.since, time.min, tzinfo=UTC) if dates.since else None
-    until = (datetime.combine(dates.until + timedelta(days=1), time.min, tzinfo=UTC)
-             if dates.until else None)  # "to" is inclusive of its whole day
+    since, until = dates.bounds  # "to" is inclusive of its whole day
     actor_type = args.get("actor_type") if args.get("actor_type") in svc.ACTOR_TYPES else None
     entity_type = (args.get("entity_type") if args.get("entity_type") in svc.ENTITY_TYPES
                    else None)
@@ -34,10 +31,7 @@ def _filters() -> tuple[dict[str, Any], dict[str, str], str | None]:
                "entity_id": records.clean_text(args.get("entity_id"), 40),
                "action": records.clean_text(args.get("action"), 64),
                "since": since, "until": until}
-    form = {"actor_type": actor_type, "actor_id": filters["actor_id"],
-            "entity_type": entity_type, "entity_id": filters["entity_id"],
-            "action": filters["action"],
-            "since": dates.since.isoformat() if dates.since else None,
+    form = {**filters, "since": dates.since.isoformat() if dates.since else None,
             "until": dates.until.isoformat() if dates.until else None}
     return filters, {k: v for k, v in form.items() if v}, dates.error
 

@@ -22,6 +22,7 @@ from services import keys as svc
 
 bp = require_login(Blueprint("console_keys", __name__, url_prefix="/console/keys"))
 
+
 def _form_values(form: Any = None) -> dict[str, Any]:
     values: dict[str, Any] = {"form_token": new_form_token()}
     if form is not None:

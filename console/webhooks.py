@@ -72,30 +72,29 @@ def create() -> Response | tuple[str, int]:
     return resp
 
 
-@bp.get("/<webhook_id>")
-def detail(webhook_id: str) -> str:
+def _detail(webhook_id: str, errors: dict[str, list[str]]) -> str:
     org_id = current_org().id
     hook = svc.get_endpoint(org_id, webhook_id)
     deliveries = svc.list_deliveries(org_id, hook.id, limit=DELIVERIES_SHOWN).items
     return render_template("webhooks/detail.html", hook=hook, deliveries=deliveries,
-                           event_types=EVENT_TYPES, event_help=EVENT_HELP, errors={})
+                           event_types=EVENT_TYPES, event_help=EVENT_HELP, errors=errors)
+
+
+@bp.get("/<webhook_id>")
+def detail(webhook_id: str) -> str:
+    return _detail(webhook_id, {})
 
 
 @bp.post("/<webhook_id>")
 @requires_write
 def update(webhook_id: str) -> Response | tuple[str, int]:
-    org_id = current_org().id
     form = request.form
     try:
-        hook = svc.update_endpoint(org_id, webhook_id, {
+        hook = svc.update_endpoint(current_org().id, webhook_id, {
             "url": form.get("url") or None, "events": form.getlist("events"),
             "description": form.get("description", ""), "is_active": form.get("active") == "on"})
     except ValidationFailed as exc:
-        hook = svc.get_endpoint(org_id, webhook_id)
-        deliveries = svc.list_deliveries(org_id, hook.id, limit=DELIVERIES_SHOWN).items
-        return render_template("webhooks/detail.html", hook=hook, deliveries=deliveries,
-                               event_types=EVENT_TYPES, event_help=EVENT_HELP,
-                               errors=exc.fields), 422
+        return _detail(webhook_id, exc.fields), 422
     return redirect_with_toast("console_webhooks.detail", "Webhook saved.",
                                webhook_id=hook.id)
 

@@ -171,15 +171,11 @@ def _changes(row: Any, spec: Audited, verb: str) -> dict[str, list[Any]]:
     state = inspect(row)
     out: dict[str, list[Any]] = {}
     for field in spec.fields:
-        if verb == "created":
+        if verb != "updated":  # a new row's values are the "after", a deleted one's "before"
             value = getattr(row, field)
             if value not in (None, "", [], {}):
-                out[field] = [None, _summary(value)]
-            continue
-        if verb == "deleted":
-            value = getattr(row, field)
-            if value not in (None, "", [], {}):
-                out[field] = [_summary(value), None]
+                pair = [None, _summary(value)]
+                out[field] = pair if verb == "created" else pair[::-1]
             continue
         if spec.update_fields is not None and field not in spec.update_fields:
             continue

@@ -16,11 +16,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import g, has_request_context
-from limits import RateLimitItem
+from flask import current_app, g, has_request_context
+from limits import RateLimitItem, parse
 from limits.storage import RedisStorage, Storage
 from limits.strategies import STRATEGIES, FixedWindowRateLimiter
 from limits.util import WindowStats
+
+from extensions import limiter
 
 STRATEGY_NAME = "companin-fixed-window"
 
@@ -109,6 +111,13 @@ class OneTripFixedWindow(FixedWindowRateLimiter):
 
     def clear(self, item: RateLimitItem, *identifiers: str) -> None:
         self.storage.clear(counter_key(item, identifiers))
+
+
+def hit(limit: str | RateLimitItem, *identifiers: str) -> bool:
+    """Spend one call of `limit` ("60/minute") for `identifiers` on the limiter's storage,
+    under the app's key prefix as Flask-Limiter keys its own; True while within it."""
+    item = parse(limit) if isinstance(limit, str) else limit
+    return limiter.limiter.hit(item, current_app.config["RATELIMIT_KEY_PREFIX"], *identifiers)
 
 
 STRATEGIES[STRATEGY_NAME] = OneTripFixedWindow  # Flask-Limiter picks strategies by name

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, or_, select
 
 from errors import ValidationFailed
 from extensions import db
@@ -25,8 +25,8 @@ from models.audit import RateLimitEvent, RequestLog
 from models.conversations import Conversation, Feedback, Message
 from models.orgs import Organization
 from models.types import isoformat, utcnow
-from services.analytics.rollups import roll_up, watermark
 from services import idempotency
+from services.analytics.rollups import roll_up, watermark
 from services.jobs import get_queues, get_redis
 
 log = logging.getLogger("companin.retention")
@@ -57,8 +57,9 @@ def set_policy(org: Organization, changes: dict[str, int | None]) -> Organizatio
     return org
 
 
-def _batches(select_ids: Any, *deletes: Any, batch: int) -> int:
-    """Delete in batches of `batch` ids, one commit each, until none is left."""
+def delete_in_batches(select_ids: Any, *deletes: Any, batch: int) -> int:
+    """Delete in batches of `batch` ids (each `deletes` maker gets the ids and returns a
+    statement), one commit each, until none is left; returns how many ids went."""
     total = 0
     while True:
         ids = list(db.session.execute(select_ids.limit(batch)).scalars())
@@ -77,21 +78,20 @@ def enforce(org: Organization, now: datetime | None = None, batch: int = 1000
     days = policy(org)
     deleted = {"request_logs": 0, "conversations": 0, "messages": 0, "feedback": 0,
                "rate_limit_events": 0}
+
+    def older(model: Any, cutoff: datetime) -> int:
+        return delete_in_batches(
+            select(model.id).where(model.org_id == org.id, model.created_at < cutoff),
+            lambda ids: delete(model).where(model.id.in_(ids)), batch=batch)
+
     if days["request_logs"]:
         cutoff = now - timedelta(days=days["request_logs"])
         mark = watermark()  # an hour not rolled up yet keeps its raw rows
-        limit = min(cutoff, mark) if mark is not None else None
-        if limit is not None:
-            deleted["request_logs"] = _batches(
-                select(RequestLog.id).where(RequestLog.org_id == org.id,
-                                            RequestLog.created_at < limit),
-                lambda ids: delete(RequestLog).where(RequestLog.id.in_(ids)), batch=batch)
+        if mark is not None:
+            deleted["request_logs"] = older(RequestLog, min(cutoff, mark))
     if days["rate_limit_events"]:
-        cutoff = now - timedelta(days=days["rate_limit_events"])
-        deleted["rate_limit_events"] = _batches(
-            select(RateLimitEvent.id).where(RateLimitEvent.org_id == org.id,
-                                            RateLimitEvent.created_at < cutoff),
-            lambda ids: delete(RateLimitEvent).where(RateLimitEvent.id.in_(ids)), batch=batch)
+        deleted["rate_limit_events"] = older(
+            RateLimitEvent, now - timedelta(days=days["rate_limit_events"]))
     if days["conversations"]:
         cutoff = now - timedelta(days=days["conversations"])
         counts: dict[str, int] = {"messages": 0, "feedback": 0}
@@ -104,7 +104,7 @@ def enforce(org: Organization, now: datetime | None = None, batch: int = 1000
             return delete(Conversation).where(Conversation.id.in_(ids))
 
         # Quiet since the cutoff: created before it, and no message after it.
-        deleted["conversations"] = _batches(
+        deleted["conversations"] = delete_in_batches(
             select(Conversation.id).where(
                 Conversation.org_id == org.id, Conversation.created_at < cutoff,
                 or_(Conversation.last_message_at.is_(None),
@@ -124,21 +124,14 @@ def run(now: datetime | None = None, org_id: str | None = None, batch: int = 100
     request-log hour is deleted before it is in the rollups."""
     now = now or utcnow()
     roll_up(now)
-    stmt = select(Organization).where(or_(*(
-        getattr(Organization, column).is_not(None) for column in POLICY_FIELDS.values())))
-    if org_id is not None:
-        stmt = select(Organization).where(Organization.id == org_id)
+    stmt = select(Organization).where(
+        Organization.id == org_id if org_id is not None else or_(*(
+            getattr(Organization, column).is_not(None) for column in POLICY_FIELDS.values())))
     results = {}
     for org in list(db.session.execute(stmt).scalars()):
         results[org.id] = enforce(org, now, batch)
     idempotency.purge(now)  # answers kept for retries live a day, whatever the policy
     return results
-
-
-def organizations_with_policy() -> int:
-    return db.session.execute(select(func.count()).select_from(Organization).where(or_(*(
-        getattr(Organization, column).is_not(None) for column in POLICY_FIELDS.values()))
-    )).scalar_one()
 
 
 # ------------------------------------------------------------------------- schedules
@@ -178,9 +171,8 @@ def schedule_rq(app: Flask, delay: float = 60) -> bool:
     if not interval:
         return False
     redis = get_redis(app)
-    marker = f"{app.config['RQ_QUEUE']}:retention:scheduled"
     job_id = f"{RQ_JOB_PREFIX}-{uuid.uuid4().hex[:12]}"
-    if not redis.set(marker, job_id, nx=True, ex=int(delay) + interval + 600):
+    if not redis.set(_marker(app), job_id, nx=True, ex=int(delay) + interval + 600):
         return False
     get_queues(app)[0].enqueue_in(timedelta(seconds=delay),
                                   "jobs.retention_tasks.run_retention", job_id=job_id)
@@ -192,5 +184,10 @@ def run_scheduled(app: Flask) -> None:
     try:
         run()
     finally:
-        get_redis(app).delete(f"{app.config['RQ_QUEUE']}:retention:scheduled")
+        get_redis(app).delete(_marker(app))
         schedule_rq(app, delay=app.config["RETENTION_INTERVAL_SECONDS"])
+
+
+def _marker(app: Flask) -> str:
+    """The Redis key that says a retention run is scheduled (one per deployment)."""
+    return f"{app.config['RQ_QUEUE']}:retention:scheduled"

@@ -159,16 +159,22 @@ def _delivery(org_id: str, endpoint_id: str, event_id: str, event_type: str,
     return row
 
 
-def emit(org_id: str | None, event_type: str, data: dict[str, Any]) -> None:
-    """Queue `event_type` for every active endpoint of the organization subscribed to it;
-    joins the caller's transaction and is sent only if that commits."""
+def _active_endpoints(org_id: str) -> list[WebhookEndpoint]:
+    with db.session.no_autoflush:  # the caller's pending changes flush as they would have
+        return list(db.session.execute(
+            endpoints_query(org_id).where(WebhookEndpoint.is_active.is_(True))).scalars())
+
+
+def emit(org_id: str | None, event_type: str, data: dict[str, Any],
+         active: list[WebhookEndpoint] | None = None) -> None:
+    """Queue `event_type` for every active endpoint of the organization subscribed to it
+    (`active`: those endpoints, when the caller already has them); joins the caller's
+    transaction and is sent only if that commits."""
     if org_id is None:
         return
     assert event_type in EVENT_TYPES, event_type
-    with db.session.no_autoflush:  # the caller's pending changes flush as they would have
-        endpoints = [e for e in db.session.execute(
-            endpoints_query(org_id).where(WebhookEndpoint.is_active.is_(True))).scalars()
-            if event_type in (e.events or ())]
+    endpoints = [e for e in (active if active is not None else _active_endpoints(org_id))
+                 if event_type in (e.events or ())]
     if not endpoints:
         return
     event_id = new_id("evt")
@@ -196,8 +202,11 @@ def _emit_collected(session: Session) -> None:
     if not session.info.get(_EVENTS):
         return
     session.flush()  # changes made since the last flush may add events too
-    for org_id, event_type, data in session.info.pop(_EVENTS, []):
-        emit(org_id, event_type, data)
+    active: dict[str, list[WebhookEndpoint]] = {}  # one query per organization, not per
+    for org_id, event_type, data in session.info.pop(_EVENTS, []):  # source of a batch
+        if org_id not in active:
+            active[org_id] = _active_endpoints(org_id)
+        emit(org_id, event_type, data, active[org_id])
 
 
 def _after_commit(session: Session) -> None:
@@ -212,11 +221,6 @@ def _after_commit(session: Session) -> None:
         dispatch(app, delivery_id, org_id)
 
 
-def _after_rollback(session: Session) -> None:
-    session.info.pop(_PENDING, None)
-    session.info.pop(_EVENTS, None)
-
-
 def install(app: Flask) -> None:
     """Hand deliveries on after each commit (idempotent); embedded mode's pump starts on
     first use."""
@@ -229,7 +233,8 @@ def install(app: Flask) -> None:
 
 
 def _after_soft_rollback(session: Session, _previous: Any) -> None:
-    _after_rollback(session)
+    session.info.pop(_PENDING, None)
+    session.info.pop(_EVENTS, None)
 
 
 def _resume_once() -> None:
@@ -237,31 +242,29 @@ def _resume_once() -> None:
     due (left by the last process, or retries coming due). Services mode: every sweep
     interval, hand RQ what is due and was never handed on."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    embedded = app.config["JOBS_MODE"] != "rq"
     state = app.extensions.setdefault("companin_webhook_sweep", {"at": None})
     now = time.monotonic()
-    if app.config["JOBS_MODE"] != "rq":
-        if state["at"] is not None:
-            return
-        state["at"] = now
-        try:
-            if db.session.execute(select(WebhookDelivery.id).where(
-                    WebhookDelivery.status.in_(_DUE + ("sending",))).limit(1)).first() is None:
-                return
-            sweep(app)
-        except SQLAlchemyError:  # opportunistic: never in the way of a request (/healthz)
-            db.session.rollback()
-            log.warning("webhook resume skipped: the database is unavailable")
-            return
-        _pump(app, wake=True)
-        return
-    if state["at"] is not None and now - state["at"] < app.config["JOB_SWEEP_INTERVAL_SECONDS"]:
+    if state["at"] is not None and (
+            embedded or now - state["at"] < app.config["JOB_SWEEP_INTERVAL_SECONDS"]):
         return
     state["at"] = now
     try:
+        if embedded and not _anything_pending():
+            return
         sweep(app)
-    except SQLAlchemyError:
+    except SQLAlchemyError:  # opportunistic: never in the way of a request (/healthz)
         db.session.rollback()
         log.warning("webhook sweep skipped: the database is unavailable")
+        return
+    if embedded:
+        _pump(app, wake=True)
+
+
+def _anything_pending() -> bool:
+    """Any delivery not finished: due, waiting for a retry, or being sent."""
+    return db.session.execute(select(WebhookDelivery.id).where(
+        WebhookDelivery.status.in_(_DUE + ("sending",))).limit(1)).first() is not None
 
 
 # -------------------------------------------------------------------------- delivery
@@ -393,7 +396,6 @@ class _Pump:
                 if not _stopping.is_set():
                     log.exception("webhook pump pass failed")
 
-
     def _send_due(self) -> bool:
         """Send what is due; True while anything is still pending (a retry coming due)."""
         now = utcnow()
@@ -401,8 +403,7 @@ class _Pump:
             select(WebhookDelivery.id).where(WebhookDelivery.status.in_(_DUE),
                                              WebhookDelivery.next_attempt_at <= now)
             .order_by(WebhookDelivery.next_attempt_at).limit(50)).scalars().all()
-        waiting = due or db.session.execute(select(WebhookDelivery.id).where(
-            WebhookDelivery.status.in_(_DUE + ("sending",))).limit(1)).first() is not None
+        waiting = bool(due) or _anything_pending()
         db.session.rollback()
         for delivery_id in due:
             with self.lock:
@@ -410,7 +411,7 @@ class _Pump:
                     continue
                 self.in_flight.add(delivery_id)
             self.pool.submit(self._send, delivery_id)
-        return bool(waiting)
+        return waiting
 
     def _send(self, delivery_id: str) -> None:
         try:

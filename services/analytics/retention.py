@@ -15,6 +15,7 @@ from extensions import db
 from models.audit import RequestLog
 from models.types import isoformat, utcnow
 from services.analytics.rollups import RollupResult, roll_up, watermark
+from services.retention import delete_in_batches
 
 BATCH = 5000
 
@@ -41,14 +42,9 @@ def prune(now: datetime | None = None, retention_days: int | None = None) -> Pru
     mark = watermark()
     limit = min(cutoff, mark) if mark is not None else None
     deleted = 0
-    while limit is not None:
-        ids = db.session.execute(
-            select(RequestLog.id).where(RequestLog.created_at < limit).limit(BATCH)
-        ).scalars().all()
-        if not ids:
-            break
-        db.session.execute(delete(RequestLog).where(RequestLog.id.in_(ids)))
-        db.session.commit()
-        deleted += len(ids)
+    if limit is not None:
+        deleted = delete_in_batches(
+            select(RequestLog.id).where(RequestLog.created_at < limit),
+            lambda ids: delete(RequestLog).where(RequestLog.id.in_(ids)), batch=BATCH)
     db.session.commit()
     return PruneResult(cutoff=cutoff, deleted=deleted, rollup=rolled)
