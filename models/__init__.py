@@ -1,7 +1,7 @@
 """Importing this package registers every model on the shared metadata (for Alembic)."""
 from models.assistants import Assistant, AssistantPromotion, AssistantVersion
 from models.audit import AuditEvent, IdempotencyRecord, RateLimitEvent, RequestLog  # noqa: F401
-from models.analytics import RequestRollup, RollupState  # noqa: F401
+from models.analytics import RequestRollup, RequestRouteRollup, RollupState  # noqa: F401
 from models.jobs import Job
 from models.knowledge import KnowledgeChunk, KnowledgeSource  # noqa: F401
 from models.orgs import ApiKey, Organization, User

@@ -1,10 +1,11 @@
 """One aggregation engine for usage buckets and endpoint rows.
 
 A read over [since, until) is split: complete hours before the rollup watermark come from
-request_rollups (only when the range is longer than ANALYTICS_ROLLUP_MIN_HOURS), the rest
-from raw request_logs. Counts are exact either way. Percentiles are exact when only raw
-rows are read (percentile_cont on PostgreSQL, the same interpolation in Python on SQLite)
-and histogram estimates when rollups take part.
+the rollups (request_route_rollups, or request_rollups for a key filter; only when the
+range is longer than ANALYTICS_ROLLUP_MIN_HOURS), the rest from raw request_logs. Counts
+are exact either way. Percentiles are exact when only raw rows are read (percentile_cont
+on PostgreSQL, the same interpolation in Python on SQLite) and histogram estimates when
+rollups take part.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any, Literal
 from sqlalchemy import case, func, select
 
 from extensions import db
-from models.analytics import HIST_COLUMNS, RequestRollup
+from models.analytics import HIST_COLUMNS, RequestRollup, RequestRouteRollup
 from models.audit import RequestLog
 from services.analytics import histogram as hg
 from services.analytics.scope import (
@@ -81,12 +82,12 @@ def _raw_dims(dim: Dimension) -> tuple[list[Any], Callable[[tuple], Hashable]]:
     return [trunc_expr(RequestLog.created_at, step)], lambda r: to_datetime(r[0])
 
 
-def _rollup_dims(dim: Dimension) -> tuple[list[Any], Callable[[tuple], Hashable]]:
+def _rollup_dims(r: Any, dim: Dimension) -> tuple[list[Any], Callable[[tuple], Hashable]]:
     if dim == "endpoint":
-        return [RequestRollup.method, RequestRollup.route], lambda r: (r[0], r[1])
+        return [r.method, r.route], lambda row: (row[0], row[1])
     if dim == "day":
-        return [trunc_expr(RequestRollup.hour, DAY)], lambda r: to_datetime(r[0])
-    return [RequestRollup.hour], lambda r: to_datetime(r[0])
+        return [trunc_expr(r.hour, DAY)], lambda row: to_datetime(row[0])
+    return [r.hour], lambda row: to_datetime(row[0])
 
 
 @dataclass
@@ -190,10 +191,11 @@ def _raw_histograms(scope: Scope, dim: Dimension, groups: dict[Hashable, Agg]) -
 def _rollups(scope: Scope, dim: Dimension, groups: dict[Hashable, Agg]) -> None:
     """Sum rollup rows per group in SQL, histogram buckets included (one column each), so
     a 30-day read is one grouped scan of the organization's rollups and a few hundred
-    rows back, whatever the raw log holds."""
-    dims, key_of = _rollup_dims(dim)
+    rows back, whatever the raw log holds. Without a key filter the rows without the key
+    split are summed: as many times fewer as the organization has keys."""
+    r = RequestRollup if scope.api_key_id is not None else RequestRouteRollup
+    dims, key_of = _rollup_dims(r, dim)
     n = len(dims)
-    r = RequestRollup
     stmt = (select(*dims, func.sum(r.count), func.sum(r.errors_4xx), func.sum(r.errors_5xx),
                    func.sum(r.rate_limited), func.sum(r.latency_sum_ms),
                    func.max(r.latency_max_ms),

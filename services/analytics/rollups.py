@@ -1,4 +1,5 @@
-"""The hourly rollup: complete past hours of request_logs folded into request_rollups.
+"""The hourly rollup: complete past hours of request_logs folded into request_rollups
+(per key) and request_route_rollups (every key together).
 
 Idempotent and resumable: a watermark row records the first hour not yet rolled up; each
 run folds [watermark, now - grace) in chunks that skip empty stretches, committing the
@@ -12,17 +13,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from extensions import db
-from models.analytics import HIST_COLUMNS, RequestRollup, RollupState
+from models.analytics import HIST_COLUMNS, RequestRollup, RequestRouteRollup, RollupState
 from models.audit import RequestLog
 from models.types import isoformat, utcnow
 from services.analytics.aggregate import raw_histogram_stmt
 from services.analytics.scope import HOUR, Scope, floor_to, to_datetime, trunc_expr
 
 STATE_NAME = "request_rollups"
+ANALYZE_AFTER_ROWS = 10_000  # rows folded in one run
 CHUNK = timedelta(hours=24)
 DEFAULT_GRACE_SECONDS = 300
 
@@ -81,7 +83,19 @@ def roll_up(now: datetime | None = None,
         if start < target:
             # Re-take the lock; a concurrent run may have moved the watermark meanwhile.
             start = max(start, _locked_start(target) or start)
+    if rows >= ANALYZE_AFTER_ROWS:
+        _refresh_statistics()
     return RollupResult(rolled_until=start, hours=hours, rows=rows)
+
+
+def _refresh_statistics() -> None:
+    """After a large fold (a backfill, a first run over a month of logs) the planner's
+    row estimates for the rollups are stale until autovacuum comes round: PostgreSQL then
+    plans a 30-day read as a few dozen rows and sorts 30,000 on disk (96 ms against 60 ms
+    measured). ANALYZE costs a few milliseconds."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("ANALYZE request_rollups, request_route_rollups"))
+        db.session.commit()
 
 
 def _locked_start(target: datetime) -> datetime | None:
@@ -110,29 +124,44 @@ def _set_watermark(value: datetime) -> None:
 
 
 def _fold(since: datetime, until: datetime) -> int:
-    """Replace the rollups of [since, until) with a fresh aggregate of the raw rows."""
+    """Replace the rollups of [since, until) with a fresh aggregate of the raw rows: per
+    key in request_rollups, and every key together in request_route_rollups. Returns the
+    per-key row count."""
     dims = [trunc_expr(RequestLog.created_at, HOUR), RequestLog.org_id, RequestLog.api_key_id,
             RequestLog.method, RequestLog.route]
-    groups: dict[tuple, dict] = {}
+    per_key: dict[tuple, dict] = {}
+    per_route: dict[tuple, dict] = {}
     for row in db.session.execute(raw_histogram_stmt(Scope(None, since=since, until=until),
                                                      dims)):
         hour, org_id, key_id, method, route = row[:5]
-        bucket, count, e4, e5, rl, lsum, lmax = row[5:12]
-        key = (to_datetime(hour), org_id, key_id, method, route)
-        g = groups.setdefault(key, {
-            "hour": key[0], "org_id": org_id, "api_key_id": key_id, "method": method,
-            "route": route, "count": 0, "errors_4xx": 0, "errors_5xx": 0, "rate_limited": 0,
-            "latency_sum_ms": 0.0, "latency_max_ms": 0.0,
-            **dict.fromkeys(HIST_COLUMNS, 0)})
-        g["count"] += int(count)
-        g["errors_4xx"] += int(e4 or 0)
-        g["errors_5xx"] += int(e5 or 0)
-        g["rate_limited"] += int(rl or 0)
-        g["latency_sum_ms"] += float(lsum or 0.0)
-        g["latency_max_ms"] = max(g["latency_max_ms"], float(lmax or 0.0))
-        g[HIST_COLUMNS[int(bucket)]] = int(count)
-    db.session.execute(delete(RequestRollup).where(RequestRollup.hour >= since,
-                                                   RequestRollup.hour < until))
-    if groups:
-        db.session.execute(insert(RequestRollup), list(groups.values()))
-    return len(groups)
+        hour = to_datetime(hour)
+        for groups, key, extra in (
+                (per_key, (hour, org_id, key_id, method, route), {"api_key_id": key_id}),
+                (per_route, (hour, org_id, method, route), {})):
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = {"hour": hour, "org_id": org_id, "method": method,
+                                   "route": route, **extra, **dict.fromkeys(_SUMMED, 0),
+                                   "latency_max_ms": 0.0}
+            _add(g, *row[5:12])
+    for model, groups in ((RequestRollup, per_key), (RequestRouteRollup, per_route)):
+        db.session.execute(delete(model).where(model.hour >= since, model.hour < until))
+        if groups:
+            db.session.execute(insert(model), list(groups.values()))
+    return len(per_key)
+
+
+_SUMMED = ("count", "errors_4xx", "errors_5xx", "rate_limited", "latency_sum_ms",
+           *HIST_COLUMNS)
+
+
+def _add(group: dict, bucket: int, count: int, e4: int | None, e5: int | None,
+         rl: int | None, lsum: float | None, lmax: float | None) -> None:
+    """One (group, latency bucket) row of raw_histogram_stmt into a rollup row."""
+    group["count"] += int(count)
+    group["errors_4xx"] += int(e4 or 0)
+    group["errors_5xx"] += int(e5 or 0)
+    group["rate_limited"] += int(rl or 0)
+    group["latency_sum_ms"] += float(lsum or 0.0)
+    group["latency_max_ms"] = max(group["latency_max_ms"], float(lmax or 0.0))
+    group[HIST_COLUMNS[int(bucket)]] += int(count)
