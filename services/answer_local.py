@@ -29,8 +29,11 @@ MAX_PASSAGES = 3  # gated passages whose sentences compete
 TARGET_CHARS = 350  # a focused reply: add a second sentence only while under this
 SECOND_SENTENCE_RATIO = 0.7  # ... and only when it scores nearly as well as the best
 SENTENCE_GATE = 0.25  # a quoted sentence must relate to the question at least this much
-OVERLAP_WEIGHT = 0.35  # the question's words a sentence contains, beside its meaning
-PASSAGE_WEIGHT = 0.1  # the passage's own relevance score
+OVERLAP_WEIGHT = 0.5  # the question's words a sentence contains, beside its meaning
+# The passage's own relevance (the calibrated score, 0..1) weighs about as much as a
+# sentence's meaning: on SQuAD-it (bench/RESULTS.md, 2026-12-02) the ranker's judgement
+# of the whole passage picks the right one more often than one sentence's closeness does.
+PASSAGE_WEIGHT = 1.0
 
 
 @dataclass
@@ -52,7 +55,8 @@ class _Sentence:
     text: str
     hit_index: int
     position: int
-    score: float = 0.0
+    relevance: float = 0.0  # how much the sentence itself relates to the question
+    score: float = 0.0  # relevance plus its passage's: the order sentences are chosen in
 
 
 def citation(hit: Any) -> dict[str, Any]:
@@ -138,12 +142,15 @@ def _choose_sentences(question: str, passages: list[Any]) -> list[_Sentence]:
         terms = question_terms[candidate.hit_index]
         overlap = (len(terms & content_terms(candidate.text, getattr(hit, "language", None)))
                    / len(terms)) if terms else 0.0
-        # meaning first, shared words second, the passage's own relevance as a tie-break
-        candidate.score = sim + OVERLAP_WEIGHT * overlap + PASSAGE_WEIGHT * float(hit.score)
-    ranked = sorted(candidates, key=lambda c: (-c.score, c.hit_index, c.position))
-    best = ranked[0]
-    if best.score < SENTENCE_GATE:
+        # the sentence's meaning and shared words gate it; its passage's relevance joins
+        # them to choose between sentences that pass
+        candidate.relevance = sim + OVERLAP_WEIGHT * overlap
+        candidate.score = candidate.relevance + PASSAGE_WEIGHT * float(hit.score)
+    ranked = sorted((c for c in candidates if c.relevance >= SENTENCE_GATE),
+                    key=lambda c: (-c.score, c.hit_index, c.position))
+    if not ranked:
         return []
+    best = ranked[0]
     chosen = [best]
     for other in ranked[1:6]:
         if (other.score >= best.score * SECOND_SENTENCE_RATIO
