@@ -20,6 +20,7 @@ from typing import Any
 from services.answer_texts import no_answer_text
 from services.knowledge.language import content_terms, detect, primary, words
 from services.knowledge.scoring import GATE
+from services.knowledge.sentences import heading_like
 from services.knowledge.sentences import split_sentences as _split
 from services.prompting import AssistantProfile
 
@@ -34,6 +35,7 @@ OVERLAP_WEIGHT = 0.5  # the question's words a sentence contains, beside its mea
 # sentence's meaning: on SQuAD-it (bench/RESULTS.md, 2026-12-02) the ranker's judgement
 # of the whole passage picks the right one more often than one sentence's closeness does.
 PASSAGE_WEIGHT = 1.0
+HEADING_MAX_WORDS = 4  # a heading-like line this short is never quoted on its own
 
 
 @dataclass
@@ -130,8 +132,15 @@ def _choose_sentences(question: str, passages: list[Any]) -> list[_Sentence]:
     """The best sentence, and a second one (from any gated passage) when it is nearly as
     good and the reply stays short; never a sentence that does not relate to the question."""
     candidates: list[_Sentence] = []
+    seen: set[str] = set()
     for index, hit in enumerate(passages):
         for position, sentence in enumerate(split_sentences(_passage_text(hit))):
+            key = sentence.casefold()
+            # Chunks repeat their predecessor's last sentences: quote (and cite) each once,
+            # from the best passage that has it. A bare heading says nothing on its own.
+            if key in seen or (hit.kind != "qa" and _is_heading(sentence)):
+                continue
+            seen.add(key)
             candidates.append(_Sentence(sentence, index, position))
     if not candidates:
         return []
@@ -158,6 +167,11 @@ def _choose_sentences(question: str, passages: list[Any]) -> list[_Sentence]:
             chosen.append(other)
             break
     return sorted(chosen, key=lambda c: (c.hit_index, c.position))
+
+
+def _is_heading(sentence: str) -> bool:
+    """A few words with no closing punctuation ("Pagamenti", "Resi e rimborsi")."""
+    return len(sentence.split()) <= HEADING_MAX_WORDS and heading_like(sentence)
 
 
 def _semantic_scores(question: str, sentences: list[str], passages: list[Any]) -> list[float]:

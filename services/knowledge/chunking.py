@@ -8,6 +8,13 @@ Chunks break at paragraph, line and sentence boundaries when they can; a single 
 longer than the budget is hard-split by words. Each chunk after the first in a unit repeats
 up to `overlap_tokens` trailing words of the previous one (whole trailing sentences when
 they fit) so a fact straddling a boundary is still retrievable.
+
+A section heading (a short line of its own after a finished sentence or a blank line,
+followed by a new thought) or a new paragraph (after a blank line) starts a new chunk,
+without overlap, once the current chunk holds `min_section_tokens` words of its own: each
+section of a guide or FAQ becomes its own passage, so its meaning is not diluted by its
+neighbours' and it is quoted and cited alone. A single paragraph without headings is cut
+exactly as before.
 """
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .extractors.base import TextUnit
+from .sentences import ends_sentence, heading_like, starts_thought
 
 # A sentence ends at ., ! or ? (optionally followed by closing quotes/brackets) + space.
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
@@ -34,6 +42,13 @@ class Chunk:
 class _Segment:
     words: list[str]
     newline_before: bool
+    section: bool = False  # starts a section (heading or paragraph): a chunk may start here
+
+
+HEADING_MAX_WORDS = 10
+# The chunk before a heading must hold this many words of its own to end there: a title
+# and a one-line section stay with what follows.
+MIN_SECTION_TOKENS = 25
 
 
 def count_tokens(text: str) -> int:
@@ -42,7 +57,8 @@ def count_tokens(text: str) -> int:
 
 
 def chunk_units(
-    units: Iterable[TextUnit], *, max_tokens: int = 200, overlap_tokens: int = 30
+    units: Iterable[TextUnit], *, max_tokens: int = 200, overlap_tokens: int = 30,
+    min_section_tokens: int = MIN_SECTION_TOKENS,
 ) -> list[Chunk]:
     """Chunks for all units, positions 0..n-1 in document order."""
     if max_tokens < 1:
@@ -51,7 +67,8 @@ def chunk_units(
         raise ValueError("overlap_tokens must be >= 0 and smaller than max_tokens")
     chunks: list[Chunk] = []
     for unit in units:
-        for words_groups in _chunk_segments(_segments(unit.text), max_tokens, overlap_tokens):
+        for words_groups in _chunk_segments(_segments(unit.text), max_tokens, overlap_tokens,
+                                            min_section_tokens):
             text = _render(words_groups)
             if not text:
                 continue
@@ -67,20 +84,35 @@ def chunk_units(
 
 
 def _segments(text: str) -> list[_Segment]:
-    """Sentences, remembering whether each started a new line (kept when rendering)."""
+    """Sentences, remembering whether each started a new line (kept when rendering) and
+    which start a section: a heading line, or the first line of a paragraph."""
     segments: list[_Segment] = []
-    for line in text.splitlines():
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
         first = True
+        section = _is_heading(lines, i) or (i > 0 and not lines[i - 1].strip())
         for sentence in _SENTENCE_END.split(line):
             words = sentence.split()
             if words:
-                segments.append(_Segment(words, newline_before=first and bool(segments)))
+                segments.append(_Segment(words, newline_before=first and bool(segments),
+                                         section=section and first))
                 first = False
     return segments
 
 
+def _is_heading(lines: list[str], i: int) -> bool:
+    """Line i stands alone as a heading: short, unpunctuated, after a finished sentence or
+    a blank line (not a wrapped line of prose), before a line that starts a new thought."""
+    line = lines[i]
+    if not heading_like(line) or len(line.split()) > HEADING_MAX_WORDS:
+        return False
+    before = lines[i - 1].strip() if i else ""
+    after = next((x for x in lines[i + 1:] if x.strip()), "")
+    return (not before or ends_sentence(before)) and starts_thought(after)
+
+
 def _chunk_segments(
-    segments: list[_Segment], max_tokens: int, overlap_tokens: int
+    segments: list[_Segment], max_tokens: int, overlap_tokens: int, min_section_tokens: int
 ) -> list[list[_Segment]]:
     chunks: list[list[_Segment]] = []
     current: list[_Segment] = []
@@ -95,6 +127,9 @@ def _chunk_segments(
 
     for segment in segments:
         words = segment.words
+        if segment.section and fresh >= min_section_tokens:
+            chunks.append(current)  # a new section: no overlap with the last one
+            current, size, fresh = [], 0, 0
         if size + len(words) <= max_tokens:
             current.append(segment)
             size += len(words)

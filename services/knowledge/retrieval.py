@@ -28,7 +28,7 @@ from models.knowledge import KnowledgeChunk, KnowledgeSource
 from models.orgs import Organization
 from services.knowledge import lexical
 from services.knowledge.embedder import canonical_name, encode_query, get_embedder
-from services.knowledge.language import analyze, content_terms, detect
+from services.knowledge.language import analyze, content_terms, detect, primary
 from services.knowledge.scope import Scope, scope_of
 from services.knowledge.sentences import split_sentences
 from services.knowledge.scoring import calibration_for, final_score, rrf
@@ -36,6 +36,7 @@ from services.knowledge.vectors import default_model, org_model, store_for
 
 MAX_TOP_K = 50
 QUERY_MIN_CONFIDENCE = 0.5
+_UNKNOWN_LANGUAGES = {"und", "mul", "zxx"}
 _LANG_TTL = 30.0
 _lang_cache: dict[str, tuple[float, list[str]]] = {}
 _lang_lock = threading.Lock()
@@ -81,7 +82,8 @@ def search(org: Organization | str, query: str, *, assistant: Assistant | None =
     qvec = encode_query(query, model)
     candidates = max(top_k * 4, 20)
     clause, params = scope.sql()
-    languages = query_languages(organization, query)
+    question_language = asked_in(query)
+    languages = query_languages(organization, query, question_language)
 
     vec_ranked = _vector_candidates(organization.id, model, qvec, candidates, scope, clause,
                                     params)
@@ -123,6 +125,8 @@ def search(org: Organization | str, query: str, *, assistant: Assistant | None =
         score = final_score(cosine=cos, coverage=coverage, fused=fused[chunk_id],
                             lexical_only=chunk_id not in from_vectors,
                             sentence_coverage=sentence_cov, lexical_norm=lexical_norm,
+                            cross_language=cross_language(question_language,
+                                                           chunk.language),
                             calibration=calibration)
         hits.append(Hit(
             source_id=source.id, kind=source.kind, title=source.title, chunk_id=chunk.id,
@@ -139,6 +143,12 @@ def search(org: Organization | str, query: str, *, assistant: Assistant | None =
             same_question=question_cos.get(chunk_id, -1.0) >= calibration.same_question))
     hits.sort(key=lambda h: (-h.score, -h.rank_score, h.chunk_id))
     return hits[:top_k]
+
+
+def cross_language(question: str | None, passage: str | None) -> bool:
+    """Asked in one language of a passage in another: no shared words to count."""
+    a, b = primary(question), primary(passage)
+    return a != b and not {a, b} & _UNKNOWN_LANGUAGES
 
 
 def _ranks(ranked: list[tuple[str, float]]) -> dict[str, int]:
@@ -162,10 +172,15 @@ def sentence_similarity(question: str, sentences: list[str], model: str | None) 
     return [float((v @ qvec - c.sentence_floor) / span) for v in vectors]
 
 
-def query_languages(org: Organization, query: str) -> list[str]:
+def asked_in(query: str) -> str | None:
+    """The question's language, when the detector is sure of it."""
+    return detect(query, min_confidence=QUERY_MIN_CONFIDENCE)
+
+
+def query_languages(org: Organization, query: str, detected: str | None = None) -> list[str]:
     """The languages a question is analyzed in: its own (when the detector is sure) and
     those of the organization's knowledge, else the organization's declared ones."""
-    detected = detect(query, min_confidence=QUERY_MIN_CONFIDENCE)
+    detected = detected or asked_in(query)
     known = knowledge_languages(org.id) or list(
         org.languages or current_app.config["DEFAULT_ORG_LANGUAGES"])
     return list(dict.fromkeys([*([detected] if detected else []), *known]))[:6]

@@ -67,19 +67,28 @@ def _continues(previous: str, piece: str) -> bool:
     return piece[:1].islower() and len(last) <= 3
 
 
+def heading_like(line: str) -> bool:
+    """A line that could be a heading: short, and no punctuation closes it."""
+    head = line.strip()
+    return bool(head) and len(head) <= _HEADING_MAX_CHARS and bool(_OPEN_END.search(head))
+
+
+def ends_sentence(text: str) -> bool:
+    """Closing punctuation (a full stop, a colon...) ends the text."""
+    return bool(_ENDED.search(text))
+
+
+def starts_thought(line: str) -> bool:
+    """A line that begins something new (capital, bullet or number), not wrapped prose."""
+    start = line.lstrip()
+    return bool(start) and (start[0].isupper() or bool(_NEW_THOUGHT.match(start)))
+
+
 def _split_headings(part: str) -> list[str]:
     lines = part.split("\n")
     pieces: list[str] = [lines[0]]
     for previous, line in zip(lines, lines[1:], strict=False):
-        head = previous.strip()
-        start = line.lstrip()
-        if (
-            head
-            and len(head) <= _HEADING_MAX_CHARS
-            and _OPEN_END.search(head)
-            and start
-            and (start[0].isupper() or _NEW_THOUGHT.match(start))
-        ):
+        if heading_like(previous) and starts_thought(line):
             pieces.append(line)
         else:
             pieces[-1] += "\n" + line

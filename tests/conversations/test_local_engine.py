@@ -7,7 +7,9 @@ import io
 
 import pytest
 
-from services.answer_local import split_sentences
+from services.answer_local import local_answer, split_sentences
+from services.knowledge.retrieval import Hit
+from services.prompting import AssistantProfile
 from tests.conversations.conftest import open_session, start_conversation
 
 GUIDE = (
@@ -112,3 +114,78 @@ def test_long_sentences_are_quoted_whole_or_not_at_all():
         "Prima frase.", " ".join(long_sentence.split()), "Ultima frase."]
     assert split_sentences("Il Sig. Rossi ha chiamato. Costa 3.5 euro, ecc. per tutti.") == [
         "Il Sig. Rossi ha chiamato.", "Costa 3.5 euro, ecc. per tutti."]
+
+
+SECTIONED = (
+    "Guida al servizio clienti di Casa Bella\n"
+    "Negozi e ritiro\n"
+    "Non abbiamo negozi fisici a Milano: vendiamo solo online. È possibile ritirare gli "
+    "ordini gratuitamente presso il nostro magazzino di Bologna, dal lunedì al venerdì "
+    "dalle 9 alle 18.\n\n"
+    "Pagamenti\n"
+    "Accettiamo carte di credito Visa e Mastercard, PayPal e bonifico bancario. Il "
+    "pagamento in contrassegno non è disponibile. Per gli ordini con bonifico, la "
+    "spedizione parte dopo l'accredito del pagamento.\n"
+)
+
+
+def test_each_section_is_its_own_passage_and_a_heading_is_never_quoted(tenant, run_jobs):
+    """A guide written as headings over short sections: each section is one chunk, and
+    the reply quotes the sentence that answers without the heading above it."""
+    resp = tenant.post("/api/v1/knowledge/files/", data={
+        "file": (io.BytesIO(SECTIONED.encode()), "guida.txt")},
+        content_type="multipart/form-data")
+    assert resp.status_code == 202, resp.json
+    run_jobs()
+    chunks = tenant.get(f"/api/v1/knowledge/sources/{resp.json['id']}/chunks").json["items"]
+    assert [c["text"].split("\n")[0] for c in chunks] == [
+        "Guida al servizio clienti di Casa Bella", "Pagamenti"]
+    assistant = _italian_assistant(tenant)
+    conversation_id = start_conversation(tenant, open_session(tenant, assistant["id"])["id"])["id"]
+    reply = _ask(tenant, conversation_id, "Posso pagare in contrassegno?")
+    assert reply["answer_type"] == "extractive"
+    assert reply["content"].startswith("Il pagamento in contrassegno non è disponibile.")
+    assert "Pagamenti" not in reply["content"]
+
+
+def test_a_sentence_two_passages_share_is_quoted_and_cited_once():
+    """Chunks repeat their predecessor's last sentences (the overlap): the sentence is
+    quoted once, cited to the better passage."""
+    shared = "Non abbiamo negozi fisici a Milano: vendiamo solo online."
+    hits = [
+        Hit(source_id="kf_a", kind="file", title="guida.txt", chunk_id="c1",
+            text=f"Il ritiro è gratuito a Bologna. {shared}", score=0.95,
+            model="multilingual-e5-small", language="it"),
+        Hit(source_id="kf_a", kind="file", title="guida.txt", chunk_id="c2",
+            text=f"{shared} Accettiamo PayPal e bonifico bancario.", score=0.7,
+            model="multilingual-e5-small", language="it"),
+    ]
+    profile = AssistantProfile(name="Assistenza", tone="", language="it", instructions="",
+                               version=1)
+    answer = local_answer(profile, "Avete un negozio fisico a Milano?", hits)
+    assert answer.content.count(shared) == 1, answer.content
+    assert [c["chunk_id"] for c in answer.citations] == ["c1"]
+
+
+@pytest.mark.parametrize(("question", "expected"), [
+    ("How long does delivery to Sardinia take?", "da cinque a sette giorni"),
+    ("Do you have a shop in Milan?", "Non abbiamo negozi fisici a Milano"),
+])
+def test_an_english_question_over_an_italian_guide_is_answered(tenant, italian_chat,
+                                                                question, expected):
+    """No word of the question is in the guide: the multilingual vectors find the
+    passage, and the score does not hold the missing shared words against it."""
+    source, conversation_id = italian_chat
+    reply = _ask(tenant, conversation_id, question)
+    assert reply["answer_type"] == "extractive" and reply["grounded"] is True, reply
+    assert expected in reply["content"]
+    assert [c["source_id"] for c in reply["citations"]] == [source["id"]]
+
+
+def test_an_off_topic_english_question_over_an_italian_guide_is_refused(tenant,
+                                                                         italian_chat):
+    _, conversation_id = italian_chat
+    reply = _ask(tenant, conversation_id, "What is the capital of Australia?")
+    assert reply["answer_type"] == "no_answer" and reply["grounded"] is False
+    assert reply["content"] == ("Non ho informazioni su questo argomento nella mia base "
+                                "di conoscenza.")

@@ -95,3 +95,43 @@ def test_line_structure_is_kept_for_key_value_units():
 def test_invalid_sizes_are_rejected(max_tokens, overlap):
     with pytest.raises(ValueError):
         chunk_units([TextUnit("x")], max_tokens=max_tokens, overlap_tokens=overlap)
+
+
+def _section(heading: str, n: int) -> str:
+    return heading + "\n" + " ".join(f"Frase {heading.lower()} numero {i}." for i in range(n))
+
+
+def test_a_heading_starts_a_chunk_once_the_section_before_is_long_enough():
+    title = "Guida ai servizi"
+    text = "\n".join([title, _section("Spedizioni", 10), "", _section("Resi", 10),
+                      _section("Garanzia", 1), "", _section("Pagamenti", 10)])
+    chunks = chunk_units([TextUnit(text=text)], max_tokens=200, overlap_tokens=30)
+    firsts = [c.text.split("\n")[0] for c in chunks]
+    # the title stays with the first section; a one-sentence section with the next
+    assert firsts == [title, "Resi", "Garanzia"]
+    assert "Pagamenti" in chunks[2].text
+    # a new section does not repeat its predecessor's tail
+    assert not chunks[1].text.split("\n")[1].startswith("Frase spedizioni")
+
+
+def test_wrapped_prose_is_not_taken_for_headings():
+    """A short unpunctuated line inside a paragraph (a wrapped line of a PDF) continues
+    the sentence above; only a line after a finished sentence or a blank line heads one."""
+    lines = ["Il negozio di via Roma resta aperto"] + [
+        f"Tutti i giorni della settimana numero {i} il negozio di via Roma è aperto."
+        for i in range(40)]
+    chunks = chunk_units([TextUnit(text="\n".join(lines))], max_tokens=200,
+                         overlap_tokens=30)
+    plain = chunk_units([TextUnit(text="\n".join(lines))], max_tokens=200,
+                        overlap_tokens=30, min_section_tokens=10**9)
+    assert [c.text for c in chunks] == [c.text for c in plain]
+
+
+def test_a_paragraph_starts_a_chunk_once_the_one_before_is_long_enough():
+    first = " ".join(f"Prima parte, frase numero {i}." for i in range(8))
+    second = " ".join(f"Seconda parte, frase numero {i}." for i in range(8))
+    short = "Una riga sola."
+    chunks = chunk_units([TextUnit(text=f"{short}\n\n{first}\n\n{second}")],
+                         max_tokens=200, overlap_tokens=30)
+    # the one-line paragraph stays with the next; no chunk repeats another's sentences
+    assert [c.text for c in chunks] == [f"{short}\n{first}", second]
