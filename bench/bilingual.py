@@ -45,10 +45,11 @@ GRID = [x / 2 for x in range(0, 31)]  # 0 .. 15 in steps of 0.5
 class Asked:
     """One question in one language, and what search returned for it."""
 
-    id: str
+    question: str  # the data file's id (an off-topic one is asked of every guide)
     org_id: str
     language: str
     text: str
+    detected: str | None  # retrieval.asked_in(text), what search saw
     section: str | None  # None: off-topic
     answer: str | None
     candidates: list[Any]  # retrieval hits, top 20
@@ -100,7 +101,7 @@ def right_chunks(org_id: str, source_id: str, section: str, answer: str) -> set[
 
 
 def ask_all(data: dict[str, Any], guides: dict[str, tuple[str, str]]) -> list[Asked]:
-    from services.knowledge.retrieval import search
+    from services.knowledge.retrieval import asked_in, search
 
     docs = {d["id"]: d for d in data["documents"]}
     asked: list[Asked] = []
@@ -109,13 +110,13 @@ def ask_all(data: dict[str, Any], guides: dict[str, tuple[str, str]]) -> list[As
         section = section_text(docs[q["doc"]]["text"], q["section"])
         right = right_chunks(org_id, source_id, section, q["answer"])
         for lang in LANGUAGES:
-            asked.append(Asked(q["id"], org_id, lang, q[lang], section, q["answer"],
-                               search(org_id, q[lang], top_k=20), right))
+            asked.append(Asked(q["id"], org_id, lang, q[lang], asked_in(q[lang]), section,
+                               q["answer"], search(org_id, q[lang], top_k=20), right))
     for q in data["off_topic"]:
-        for doc_id, (org_id, _source) in guides.items():
+        for org_id, _source in guides.values():
             for lang in LANGUAGES:
-                asked.append(Asked(f"{q['id']}@{doc_id}", org_id, lang, q[lang], None, None,
-                                   search(org_id, q[lang], top_k=20), set()))
+                asked.append(Asked(q["id"], org_id, lang, q[lang], asked_in(q[lang]), None,
+                                   None, search(org_id, q[lang], top_k=20), set()))
     return asked
 
 
@@ -133,13 +134,10 @@ def rescore(hit: Any, question_language: str | None, calibration: Calibration) -
 def retrieval_figures(asked: list[Asked], calibration: Calibration) -> dict[str, float]:
     """hit@1, hit@5, answerable questions whose first passage is right and passes the gate,
     and off-topic questions that pass it: the search side of what the engine will do."""
-    from services.knowledge.retrieval import asked_in
-
     n = {"answerable": 0, "offtopic": 0}
     f = {"hit@1": 0.0, "hit@5": 0.0, "right_and_passing": 0.0, "offtopic_passing": 0.0}
     for a in asked:
-        language = asked_in(a.text)
-        scored = sorted(((rescore(h, language, calibration), -h.rank_score, h.chunk_id)
+        scored = sorted(((rescore(h, a.detected, calibration), -h.rank_score, h.chunk_id)
                          for h in a.candidates), reverse=True)
         ranked = [(s, cid) for s, _r, cid in scored]
         passing = bool(ranked) and ranked[0][0] >= GATE
@@ -264,13 +262,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 def _fit_report(report: Report, asked: list[Asked], shipped: Calibration,
                 false_pass: float) -> None:
     shipped = replace(shipped, cross_language=0.0)  # "before": no cross-language term
-    ids = sorted({a.id for a in asked if a.section is not None})
-    off = sorted({a.id.split("@")[0] for a in asked if a.section is None})
+    ids = sorted({a.question for a in asked if a.section is not None})
+    off = sorted({a.question for a in asked if a.section is None})
     halves = [set(ids[0::2]) | set(off[0::2]), set(ids[1::2]) | set(off[1::2])]
     rows = []
     for i, train in enumerate(halves):
-        test = [a for a in asked if a.id.split("@")[0] not in train and a.language == "en"]
-        value = fit([a for a in asked if a.id.split("@")[0] in train], shipped, false_pass)
+        test = [a for a in asked if a.question not in train and a.language == "en"]
+        value = fit([a for a in asked if a.question in train], shipped, false_pass)
         before = retrieval_figures(test, shipped)
         after = retrieval_figures(test, replace(shipped, cross_language=value))
         rows.append([f"fit on half {i + 1}, measured on half {2 - i}", value,

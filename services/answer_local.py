@@ -35,7 +35,7 @@ OVERLAP_WEIGHT = 0.5  # the question's words a sentence contains, beside its mea
 # sentence's meaning: on SQuAD-it (bench/RESULTS.md, 2026-12-02) the ranker's judgement
 # of the whole passage picks the right one more often than one sentence's closeness does.
 PASSAGE_WEIGHT = 1.0
-HEADING_MAX_WORDS = 4  # a heading-like line this short is never quoted on its own
+HEADING_MAX_WORDS = 4  # a heading-like line this short ("Pagamenti") is never quoted
 
 
 @dataclass
@@ -138,7 +138,8 @@ def _choose_sentences(question: str, passages: list[Any]) -> list[_Sentence]:
             key = sentence.casefold()
             # Chunks repeat their predecessor's last sentences: quote (and cite) each once,
             # from the best passage that has it. A bare heading says nothing on its own.
-            if key in seen or (hit.kind != "qa" and _is_heading(sentence)):
+            if key in seen or (hit.kind != "qa"
+                               and heading_like(sentence, max_words=HEADING_MAX_WORDS)):
                 continue
             seen.add(key)
             candidates.append(_Sentence(sentence, index, position))
@@ -167,11 +168,6 @@ def _choose_sentences(question: str, passages: list[Any]) -> list[_Sentence]:
             chosen.append(other)
             break
     return sorted(chosen, key=lambda c: (c.hit_index, c.position))
-
-
-def _is_heading(sentence: str) -> bool:
-    """A few words with no closing punctuation ("Pagamenti", "Resi e rimborsi")."""
-    return len(sentence.split()) <= HEADING_MAX_WORDS and heading_like(sentence)
 
 
 def _semantic_scores(question: str, sentences: list[str], passages: list[Any]) -> list[float]:

@@ -103,11 +103,10 @@ def _segments(text: str) -> list[_Segment]:
 def _is_heading(lines: list[str], i: int) -> bool:
     """Line i stands alone as a heading: short, unpunctuated, after a finished sentence or
     a blank line (not a wrapped line of prose), before a line that starts a new thought."""
-    line = lines[i]
-    if not heading_like(line) or len(line.split()) > HEADING_MAX_WORDS:
+    if not heading_like(lines[i], max_words=HEADING_MAX_WORDS):
         return False
     before = lines[i - 1].strip() if i else ""
-    after = next((x for x in lines[i + 1:] if x.strip()), "")
+    after = next((lines[j] for j in range(i + 1, len(lines)) if lines[j].strip()), "")
     return (not before or ends_sentence(before)) and starts_thought(after)
 
 

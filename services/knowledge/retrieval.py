@@ -83,7 +83,7 @@ def search(org: Organization | str, query: str, *, assistant: Assistant | None =
     candidates = max(top_k * 4, 20)
     clause, params = scope.sql()
     question_language = asked_in(query)
-    languages = query_languages(organization, query, question_language)
+    languages = query_languages(organization, question_language)
 
     vec_ranked = _vector_candidates(organization.id, model, qvec, candidates, scope, clause,
                                     params)
@@ -177,10 +177,9 @@ def asked_in(query: str) -> str | None:
     return detect(query, min_confidence=QUERY_MIN_CONFIDENCE)
 
 
-def query_languages(org: Organization, query: str, detected: str | None = None) -> list[str]:
-    """The languages a question is analyzed in: its own (when the detector is sure) and
-    those of the organization's knowledge, else the organization's declared ones."""
-    detected = detected or asked_in(query)
+def query_languages(org: Organization, detected: str | None) -> list[str]:
+    """The languages a question is analyzed in: its own (`asked_in`, when the detector is
+    sure) and those of the organization's knowledge, else the organization's declared ones."""
     known = knowledge_languages(org.id) or list(
         org.languages or current_app.config["DEFAULT_ORG_LANGUAGES"])
     return list(dict.fromkeys([*([detected] if detected else []), *known]))[:6]

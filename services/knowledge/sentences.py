@@ -67,10 +67,12 @@ def _continues(previous: str, piece: str) -> bool:
     return piece[:1].islower() and len(last) <= 3
 
 
-def heading_like(line: str) -> bool:
-    """A line that could be a heading: short, and no punctuation closes it."""
+def heading_like(line: str, max_words: int | None = None) -> bool:
+    """A line that could be a heading: short (at most `max_words` words, when given), and
+    no punctuation closes it."""
     head = line.strip()
-    return bool(head) and len(head) <= _HEADING_MAX_CHARS and bool(_OPEN_END.search(head))
+    return (bool(head) and len(head) <= _HEADING_MAX_CHARS and bool(_OPEN_END.search(head))
+            and (max_words is None or len(head.split()) <= max_words))
 
 
 def ends_sentence(text: str) -> bool:
