@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.common import child_pids
 from tests.factories import make_tenant
 from tests.knowledge.helpers import ingest, search
 
@@ -448,6 +449,9 @@ def test_a_killed_worker_leaves_no_scheduler_behind_and_its_successor_schedules(
     first = worker = _start_worker(own_redis.url, queue, log)
     try:
         _wait(lambda: conn.get(key) is not None, 90, "the scheduler lock")
+        # The worker takes the lock, then forks the scheduler child: killed in between,
+        # no child exists to let go, and the lock only expires (RQ's TTL, about a minute).
+        _wait(lambda: bool(child_pids(first.pid)), 30, "the scheduler child")
         holder = conn.get(key)
         os.kill(first.pid, signal.SIGKILL)  # the worker alone, not its process group
         first.wait(timeout=10)
