@@ -17,7 +17,7 @@ from api.endpoint import reads_outside_transaction
 from api.errors import LimitExceeded
 from errors import Unauthorized
 from extensions import limiter
-from models.orgs import ApiKey, Organization
+from models.orgs import ApiKeySnapshot, OrganizationSnapshot
 from models.types import utcnow
 from services import audit_trail, key_cache
 from services.db_retry import read_outside_transaction
@@ -31,8 +31,11 @@ PUBLIC_PATHS = frozenset({"/api/v1/openapi.json"})
 
 @dataclass
 class AuthContext:
-    key: ApiKey
-    org: Organization | None  # None for platform keys
+    """Who is calling: read-only snapshots of the verified key and its organization
+    (services.key_cache), not session instances; a service that changes either loads it."""
+
+    key: ApiKeySnapshot
+    org: OrganizationSnapshot | None  # None for platform keys
 
     @property
     def is_platform(self) -> bool:
@@ -109,7 +112,7 @@ def _invalid() -> Unauthorized:
                         code="invalid_api_key")
 
 
-def _bind(key: ApiKey, org: Organization | None) -> None:
+def _bind(key: ApiKeySnapshot, org: OrganizationSnapshot | None) -> None:
     if key.is_expired(utcnow()):
         g.pop("auth", None)
         raise Unauthorized(f"This API key expired at {key.expires_at:%Y-%m-%d %H:%M} UTC; "
@@ -130,8 +133,9 @@ def current_auth() -> AuthContext:
     return auth
 
 
-def current_org() -> Organization:
-    """The caller's organization; platform keys must name one on analytics routes."""
+def current_org() -> OrganizationSnapshot:
+    """The caller's organization (read-only: services read it; one that changes the
+    organization loads the row); platform keys must name one on analytics routes."""
     auth = current_auth()
     if auth.org is None:
         from errors import Forbidden

@@ -5,8 +5,11 @@ has no inline script or handler: see app.js data-autosubmit, boot.js, analytics.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, Response, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 
 # Styles may be inline: Plotly and htmx set style attributes and <style> elements.
 CONSOLE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -18,6 +21,17 @@ CONSOLE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-
 class SessionInterface(SecureCookieSessionInterface):
     """The session cookie is Secure when configured so (services mode) and whenever the
     request came over HTTPS (ProxyFix makes that true behind a TLS proxy)."""
+
+    _signing: tuple[tuple[Any, ...], URLSafeTimedSerializer | None] | None = None
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        """Built once per set of keys, not on every request as Flask does: opening the
+        session runs for every call, keyed API calls included (issue 15)."""
+        keys = (app.secret_key, *(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        signing = self._signing
+        if signing is None or signing[0] != keys:
+            signing = self._signing = (keys, super().get_signing_serializer(app))
+        return signing[1]
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"]

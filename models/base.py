@@ -50,12 +50,19 @@ class OrgScoped:
         )
 
     @classmethod
-    def query_for_org(cls, org: "OrgLike | str") -> Select[tuple[Self]]:
-        """SELECT of this model limited to one organization; add filters on top."""
-        stmt = select(cls).where(cls.org_id == _org_id_of(org))  # type: ignore[attr-defined]
+    def query_for_org(cls, org: "OrgLike | str", *columns: Any) -> Select[Any]:
+        """SELECT of this model limited to one organization; add filters on top.
+
+        With `columns` (the model's table, or columns of it) it is a Core SELECT of those:
+        plain rows read by attribute, no ORM instances to build, for reads that only
+        serialize what they fetch (a list). The scoping is the same."""
+        if columns:
+            stmt, c = select(*columns), cls.__table__.c  # type: ignore[attr-defined]
+        else:
+            stmt, c = select(cls), cls
         if hasattr(cls, "deleted_at"):
-            stmt = stmt.where(cls.deleted_at.is_(None))  # type: ignore[attr-defined]
-        return stmt
+            return stmt.where(c.org_id == _org_id_of(org), c.deleted_at.is_(None))
+        return stmt.where(c.org_id == _org_id_of(org))
 
     @classmethod
     def get_for_org(

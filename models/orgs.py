@@ -1,7 +1,11 @@
 """Organizations, their API keys and their console operators."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from datetime import datetime
+from types import MappingProxyType
+from typing import Any, Self
 
 from flask_login import UserMixin
 from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
@@ -61,6 +65,73 @@ class ApiKey(Timestamps, db.Model):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Its own hourly budget inside the organization's; NULL = only the organization's.
     rate_limit_per_hour: Mapped[int | None] = mapped_column(Integer)
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+
+def _frozen(value: Any) -> Any:
+    """JSON values made read-only all the way down: a request cannot change a snapshot
+    that other requests share (dicts become read-only mappings, lists tuples)."""
+    if isinstance(value, dict):
+        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+class _Snapshot:
+    __slots__ = ()
+
+    @classmethod
+    def of(cls, row: Any) -> Self:
+        return cls(**{f.name: _frozen(getattr(row, f.name)) for f in fields(cls)})  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationSnapshot(_Snapshot):
+    """An organization as a keyed request sees it (api.auth.current_org): every column,
+    read-only, bound to no session, so the verified-key cache serves it to each request
+    without building ORM instances. Code that changes an organization loads the row."""
+
+    id: str
+    name: str
+    rate_limit_per_hour: int
+    session_ttl_seconds: int
+    task_models: Mapping[str, Any]
+    languages: tuple[str, ...] | None
+    embedding_model: str | None
+    retention_request_logs_days: int | None
+    retention_conversations_days: int | None
+    retention_rate_limit_events_days: int | None
+    retention_last_run_at: datetime | None
+    retention_last_result: Mapping[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeySnapshot(_Snapshot):
+    """The verified key of a request, like OrganizationSnapshot: every column, read-only."""
+
+    id: str
+    org_id: str | None
+    name: str
+    prefix: str
+    key_hash: str
+    is_platform: bool
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+    created_by_user_id: str | None
+    scopes: tuple[str, ...]
+    expires_at: datetime | None
+    rate_limit_per_hour: int | None
+    created_at: datetime
+    updated_at: datetime
 
     @property
     def is_active(self) -> bool:

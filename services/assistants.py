@@ -40,7 +40,10 @@ def create_assistant(org: Organization, data: dict[str, Any], *, actor: str | No
 
 
 def list_assistants(org: Organization, *, limit: int, cursor: str | None) -> Page:
-    return paginate(Assistant.query_for_org(org), Assistant, limit=limit, cursor=cursor)
+    """Rows with the assistants' columns, not ORM instances: a list only serializes them
+    (the keyed GET's hot path, issue 15), and nothing here may be changed and flushed."""
+    return paginate(Assistant.query_for_org(org, Assistant.__table__), Assistant,
+                    limit=limit, cursor=cursor, rows=True)
 
 
 def get_assistant(org: Organization | str, assistant_id: str) -> Assistant:

@@ -53,14 +53,19 @@ def decode_cursor(cursor: str) -> tuple[datetime, str | int]:
 
 def paginate(
     stmt: Select, model: Any, *, limit: int | None, cursor: str | None,
-    newest_first: bool = True, time_column: Any = None,
+    newest_first: bool = True, time_column: Any = None, rows: bool = False,
 ) -> Page:
-    """Keyset pagination: newest first by default (SPEC §1), oldest first for transcripts."""
+    """Keyset pagination: newest first by default (SPEC §1), oldest first for transcripts.
+
+    `rows`: the statement is a Core SELECT of the model's table (query_for_org(org,
+    Model.__table__)); the page holds its rows, read by attribute like instances."""
     limit = DEFAULT_LIMIT if limit is None else limit
     if not 1 <= limit <= MAX_LIMIT:
         raise ValidationFailed({"limit": [f"Must be between 1 and {MAX_LIMIT}."]})
     col = time_column if time_column is not None else model.created_at
     id_col = model.id
+    if rows:  # the table's columns, so the statement stays free of the ORM
+        col, id_col = model.__table__.c[col.key], model.__table__.c.id
     if cursor:
         c_time, c_id = decode_cursor(cursor)
         if not isinstance(c_id, id_col.type.python_type):  # a str id for an int column...
@@ -70,10 +75,11 @@ def paginate(
         else:
             stmt = stmt.where(or_(col > c_time, and_(col == c_time, id_col > c_id)))
     order = (col.desc(), id_col.desc()) if newest_first else (col.asc(), id_col.asc())
-    rows = list(db.session.execute(stmt.order_by(*order).limit(limit + 1)).scalars())
+    result = db.session.execute(stmt.order_by(*order).limit(limit + 1))
+    items = list(result.all() if rows else result.scalars())
     next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
+    if len(items) > limit:
+        items = items[:limit]
+        last = items[-1]
         next_cursor = encode_cursor(getattr(last, col.key), last.id)
-    return Page(items=rows, next_cursor=next_cursor)
+    return Page(items=items, next_cursor=next_cursor)

@@ -70,7 +70,7 @@ class Hit:
 def search(org: Organization | str, query: str, *, assistant: Assistant | None = None,
            top_k: int = 5) -> list[Hit]:
     """The retrieval the assistants use, scoped to `assistant`'s knowledge when given."""
-    organization = org if isinstance(org, Organization) else db.session.get(Organization, org)
+    organization = db.session.get(Organization, org) if isinstance(org, str) else org
     if organization is None:
         return []
     query = (query or "").strip()

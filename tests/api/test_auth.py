@@ -87,3 +87,27 @@ def test_openapi_and_docs_need_no_key(client):
     assert "/api/v1/assistants/" in spec.json["paths"]
     docs = client.get("/api/docs")
     assert docs.status_code == 200 and b"openapi.json" in docs.data
+
+
+def test_a_request_sees_read_only_snapshots_of_every_key_and_organization_column():
+    """current_org() and the key are snapshots the key cache shares between requests:
+    they carry every column (a new one cannot go missing) and cannot be changed."""
+    from dataclasses import FrozenInstanceError, fields
+
+    import pytest
+    from sqlalchemy import inspect
+
+    from models.orgs import ApiKey, ApiKeySnapshot, Organization, OrganizationSnapshot
+
+    for model, snap in ((Organization, OrganizationSnapshot), (ApiKey, ApiKeySnapshot)):
+        assert {f.name for f in fields(snap)} == {a.key for a in inspect(model).column_attrs}
+    org = OrganizationSnapshot.of(Organization(
+        id="org_x", name="X", rate_limit_per_hour=1, session_ttl_seconds=60,
+        task_models={"chat": "m"}, languages=["it"], retention_last_result={"a": [1]}))
+    with pytest.raises(FrozenInstanceError):
+        org.name = "Y"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        org.task_models["chat"] = "other"  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        org.languages.append("en")  # type: ignore[union-attr]
+    assert org.retention_last_result["a"] == (1,) and org.task_models.get("chat") == "m"
