@@ -149,7 +149,8 @@ def run_pipeline(org: Any, files: list[bytes], kind: str, timer: StageTimer
     return seconds, len(texts), texts
 
 
-def run_bulk_api(app: Any, org: Any, paras: list[str], kind: str) -> tuple[float, list[str]]:
+def run_bulk_api(app: Any, org_id: str, paras: list[str], kind: str
+                 ) -> tuple[float, list[str]]:
     """One-paragraph sources through the JSON API in its bulk forms: multi-file upload
     (100 `file` fields per request) or Q&A bulk create (500 pairs per request); every
     request's batched job runs before it returns (JOBS_MODE=sync). Returns (seconds,
@@ -158,9 +159,12 @@ def run_bulk_api(app: Any, org: Any, paras: list[str], kind: str) -> tuple[float
 
     from extensions import db
     from models.knowledge import KnowledgeChunk, KnowledgeSource
+    from models.orgs import Organization
     from services.keys import create_key
 
-    secret = create_key(org, name=f"bench-{kind}").secret
+    # By id: the requests below end sessions, and an instance held across them would be
+    # detached.
+    secret = create_key(db.session.get(Organization, org_id), name=f"bench-{kind}").secret
     client = app.test_client()
     headers = {"X-API-Key": secret}
     ids: list[str] = []
@@ -231,6 +235,7 @@ def main(paragraphs: int = 2000, docs: int = 20, pdfs: int = 50,
         with app.app_context():
             upgrade(revision="heads")
             org = create_organization("bench-ingest")
+            org_id = org.id
             t = time.perf_counter()
             embedder = get_embedder(app.config["EMBEDDING_MODEL"])
             embedder.encode(["warm up"])
@@ -302,7 +307,7 @@ def main(paragraphs: int = 2000, docs: int = 20, pdfs: int = 50,
                 for kind, part in (("files", paras[:half]), ("qas", paras[half:])):
                     print(f"== {len(part)} one-paragraph sources via the bulk API ({kind})",
                           flush=True)
-                    s, part_texts = run_bulk_api(app, org, part, kind)
+                    s, part_texts = run_bulk_api(app, org_id, part, kind)
                     raw_s = raw_encode(part_texts, app.config["EMBEDDING_MODEL"])
                     total_s, total_raw = total_s + s, total_raw + raw_s
                     total_chunks += len(part_texts)
