@@ -141,6 +141,28 @@ def groups(qid: np.ndarray, which: set[int]) -> dict[int, np.ndarray]:
     return {q: np.flatnonzero(qid == q) for q in which}
 
 
+def unit_grades(score: np.ndarray, rows: Rows, grade: np.ndarray, idx: np.ndarray,
+                stop_at_relevant: bool = False) -> list[float]:
+    """Grades of the first 10 units of one question (a unit ranks where its best row
+    does): all that hit@k, MRR@10 and nDCG@10 look at; MRR may stop at the first hit."""
+    grades: list[float] = []
+    seen: set[str] = set()
+    for i in idx[np.argsort(-score[idx], kind="stable")]:
+        if rows.source[i] in seen:
+            continue
+        seen.add(rows.source[i])
+        grades.append(grade[i])
+        if len(grades) == 10 or (stop_at_relevant and grade[i] > 0):
+            break
+    return grades
+
+
+def ndcg10(grades: list[float], ideal: list[float]) -> float:
+    dcg = sum(g / math.log2(r + 2) for r, g in enumerate(grades[:10]))
+    best = sum(g / math.log2(r + 2) for r, g in enumerate(ideal[:10]))
+    return dcg / best if best else 0.0
+
+
 def ranking_quality(score: np.ndarray, rows: Rows, grade: np.ndarray, qid: np.ndarray,
                     which: set[int], index: dict[int, np.ndarray] | None = None
                     ) -> dict[str, float]:
@@ -149,21 +171,13 @@ def ranking_quality(score: np.ndarray, rows: Rows, grade: np.ndarray, qid: np.nd
     index = index or groups(qid, which)
     h1 = h5 = mrr = ndcg = 0.0
     for q in which:
-        idx = index[q]
-        order, seen = [], set()
-        for i in idx[np.argsort(-score[idx], kind="stable")]:
-            if rows.source[i] not in seen:  # a source ranks where its best chunk does
-                seen.add(rows.source[i])
-                order.append(i)
-        grades = grade[order]
-        hits = np.flatnonzero(grades > 0)
-        if len(hits):
-            h1 += hits[0] == 0
-            h5 += hits[0] < 5
-            mrr += 1.0 / (hits[0] + 1) if hits[0] < 10 else 0.0
-        dcg = sum(g / math.log2(r + 2) for r, g in enumerate(grades[:10]))
-        ideal = sum(g / math.log2(r + 2) for r, g in enumerate(rows.ideal[q][:10]))
-        ndcg += dcg / ideal if ideal else 0.0
+        grades = unit_grades(score, rows, grade, index[q])
+        first = next((r for r, g in enumerate(grades) if g > 0), None)
+        if first is not None:
+            h1 += first == 0
+            h5 += first < 5
+            mrr += 1.0 / (first + 1)
+        ndcg += ndcg10(grades, rows.ideal[q])
     n = max(1, len(which))
     return {"hit@1": round(h1 / n, 4), "hit@5": round(h5 / n, 4),
             "mrr@10": round(mrr / n, 4), "ndcg@10": round(ndcg / n, 4)}
@@ -190,21 +204,11 @@ def per_question(score: np.ndarray, rows: Rows, grade: np.ndarray,
     """MRR@10 ("mrr") or nDCG@10 ("ndcg") of each question in `index`, one entry per unit."""
     out = {}
     for q, idx in index.items():
-        grades: list[float] = []
-        seen: set[str] = set()
-        for i in idx[np.argsort(-score[idx], kind="stable")]:
-            if rows.source[i] in seen:
-                continue
-            seen.add(rows.source[i])
-            grades.append(grade[i])
-            if len(grades) == 10 or (metric == "mrr" and grade[i] > 0):
-                break  # the rest cannot change the figure
+        grades = unit_grades(score, rows, grade, idx, stop_at_relevant=metric == "mrr")
         if metric == "mrr":
             out[q] = 1.0 / len(grades) if grades and grades[-1] > 0 else 0.0
         else:
-            dcg = sum(g / math.log2(r + 2) for r, g in enumerate(grades))
-            ideal = sum(g / math.log2(r + 2) for r, g in enumerate(rows.ideal[q][:10]))
-            out[q] = dcg / ideal if ideal else 0.0
+            out[q] = ndcg10(grades, rows.ideal[q])
     return out
 
 
