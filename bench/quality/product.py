@@ -20,6 +20,7 @@ from typing import Any
 from bench.common import latency_summary
 from bench.quality.data import Dataset, Query
 from bench.quality.metrics import contains_gold, median
+from services.knowledge.scoring import GATE
 
 SEARCH_DEPTH = 10  # hit@k, MRR@10, nDCG@10 come from a top_k=10 search
 RECALL_DEPTH = 50  # retrieval.MAX_TOP_K: the most one search returns
@@ -171,8 +172,14 @@ def answer_sample(corpus: Corpus, data: Dataset, n: int, seed: int) -> dict[str,
         cited = {c.get("source_id") for c in reply.citations or []}
         offered = {r.get("source_id") for r in reply.retrieval or []}
         wanted = {corpus.source_of_doc[d] for d in query.relevant if d in corpus.source_of_doc}
+        # What the gate lets the engine quote, best first: a reply can cite the right
+        # paragraph only when it is here, so these bound the citation figure.
+        passing = list(dict.fromkeys(r.get("source_id") for r in reply.retrieval or []
+                                     if r.get("score", 0.0) >= GATE))
         rows.append({"id": query.id, "gold": contains_gold(reply.content, query.answers),
                      "cites": bool(cited & wanted), "offered": bool(offered & wanted),
+                     "passing_first": bool(set(passing[:1]) & wanted),
+                     "passing_two": bool(set(passing[:2]) & wanted),
                      "chars": len(reply.content), "type": reply.answer_type,
                      "model": reply.model})
         if i % 100 == 0:
@@ -188,6 +195,8 @@ def answer_sample(corpus: Corpus, data: Dataset, n: int, seed: int) -> dict[str,
         "cites": round(sum(r["cites"] for r in rows) / m, 4),
         "gold_and_cites": round(sum(r["gold"] and r["cites"] for r in rows) / m, 4),
         "retrieved": round(sum(r["offered"] for r in rows) / m, 4),
+        "passing_first": round(sum(r["passing_first"] for r in rows) / m, 4),
+        "passing_two": round(sum(r["passing_two"] for r in rows) / m, 4),
         "median_chars": median([r["chars"] for r in rows]),
         "answer_types": types, "latency": latency_summary(latencies) if latencies else {},
     }

@@ -141,6 +141,8 @@ def report_dataset(report: Report, key: str, f: dict[str, Any]) -> None:
              ["reply cites the question's paragraph", a["cites"]],
              ["both", a["gold_and_cites"]],
              ["paragraph among the passages the engine was given (top 5)", a["retrieved"]],
+             ["paragraph first of the passages passing the gate", a.get("passing_first")],
+             ["paragraph among the first two passing the gate", a.get("passing_two")],
              ["median reply characters", a["median_chars"]],
              ["answer types", types],
              ["post_message p50 / p95 ms", f"{a['latency'].get('p50_ms', math.nan):.0f} / "
