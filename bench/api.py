@@ -18,10 +18,10 @@ limiter's calls on their own (the stock fixed window's hit + window stats, and t
 product's one-trip hit). `--profile` samples one keyed worker with py-spy during an extra
 wrk run and prints where its time goes, and the worker time added per keyed request.
 
-Worker class: sync (the product's `make serve` default). Each keyed request spends a few
-round trips waiting on PostgreSQL and Redis; sync workers keep the Python work of one
-request on one core with no GIL hand-offs, which is the better fit on 2 cores; pass
-`--worker-class gthread --threads 4` to compare.
+Worker class: sync by default, for both the product and the reference. `make serve` runs
+gthread workers (4 x 4 threads), which hold slow clients better; for throughput on 2 cores
+sync workers keep the Python work of one request on one core with no GIL hand-offs. Pass
+`--worker-class gthread --threads 4` to measure `make serve`'s setting.
 """
 from __future__ import annotations
 
