@@ -47,6 +47,7 @@ def _headers(resp: Response) -> Response:
     resp.headers.setdefault("X-Content-Type-Options", "nosniff")
     resp.headers.setdefault("X-Frame-Options", "DENY")
     resp.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    if request.path.startswith("/console") and resp.mimetype == "text/html":
+    if (request._get_current_object().path.startswith("/console")
+            and resp.mimetype == "text/html"):
         resp.headers.setdefault("Content-Security-Policy", CONSOLE_CSP)
     return resp
