@@ -68,6 +68,27 @@ def plain_rows(result: Result) -> list[Any]:
     return [row_type._make(row) for row in result]
 
 
+_KEYSETS: dict[tuple[Any, bool, bool], tuple[Any, Any, tuple[Any, Any]]] = {}
+
+
+def _keyset(model: Any, time_column: Any, rows: bool,
+            newest_first: bool) -> tuple[Any, Any, tuple[Any, Any]]:
+    """(time column, id column, ORDER BY) of a page. A model's own keyset is built once
+    and shared by every statement (SQL expressions are immutable): building the two
+    ordering terms and looking the columns up cost ~80,000 instructions a page (issue 15)."""
+    cache_key = (model, rows, newest_first)
+    if time_column is None and (cached := _KEYSETS.get(cache_key)) is not None:
+        return cached
+    col = time_column if time_column is not None else model.created_at
+    id_col = model.id
+    if rows:  # the table's columns, so the statement stays free of the ORM
+        col, id_col = model.__table__.c[col.key], model.__table__.c.id
+    order = (col.desc(), id_col.desc()) if newest_first else (col.asc(), id_col.asc())
+    if time_column is None:
+        _KEYSETS[cache_key] = (col, id_col, order)
+    return col, id_col, order
+
+
 def paginate(
     stmt: Select, model: Any, *, limit: int | None, cursor: str | None,
     newest_first: bool = True, time_column: Any = None, rows: bool = False,
@@ -80,10 +101,7 @@ def paginate(
     limit = DEFAULT_LIMIT if limit is None else limit
     if not 1 <= limit <= MAX_LIMIT:
         raise ValidationFailed({"limit": [f"Must be between 1 and {MAX_LIMIT}."]})
-    col = time_column if time_column is not None else model.created_at
-    id_col = model.id
-    if rows:  # the table's columns, so the statement stays free of the ORM
-        col, id_col = model.__table__.c[col.key], model.__table__.c.id
+    col, id_col, order = _keyset(model, time_column, rows, newest_first)
     if cursor:
         c_time, c_id = decode_cursor(cursor)
         if not isinstance(c_id, id_col.type.python_type):  # a str id for an int column...
@@ -92,7 +110,6 @@ def paginate(
             stmt = stmt.where(or_(col < c_time, and_(col == c_time, id_col < c_id)))
         else:
             stmt = stmt.where(or_(col > c_time, and_(col == c_time, id_col > c_id)))
-    order = (col.desc(), id_col.desc()) if newest_first else (col.asc(), id_col.asc())
     result = db.session.execute(stmt.order_by(*order).limit(limit + 1))
     items = plain_rows(result) if rows else list(result.scalars())
     next_cursor = None
