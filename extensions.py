@@ -35,7 +35,7 @@ def _rate_limit_key() -> str:
     """The organization (or platform key) the auth hook bound to this request."""
     from flask import g, request
 
-    return getattr(g, "rate_limit_key", None) or f"ip:{request.remote_addr}"
+    return g._get_current_object().get("rate_limit_key") or f"ip:{request.remote_addr}"
 
 
 # Keyed per organization by the auth hook; limits and exemptions are wired in create_app.

@@ -33,6 +33,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from extensions import csrf, db, htmx, limiter, login_manager, migrate
 
     import models  # noqa: F401 - registers every model for Alembic
+    from models.types import json_from_db
     from api.auth import authenticate_request, confirm_cached_key
     from api import idempotency
     from api.errors import register_error_handlers
@@ -48,6 +49,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from services.key_cache import init_key_cache
     import services.ratelimit  # noqa: F401 - registers RATELIMIT_STRATEGY with Flask-Limiter
 
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        "json_deserializer": json_from_db, **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
     db.init_app(app)
     audit_trail.install()
     webhooks.install(app)

@@ -50,9 +50,11 @@ class EndpointDoc:
 
 def reads_outside_transaction() -> bool:
     """Whether this request's view is a read that runs in autocommit."""
-    if request.method not in ("GET", "HEAD"):
+    req = request._get_current_object()  # one proxy lookup, not one per attribute
+    if req.method not in ("GET", "HEAD"):
         return False
-    doc = getattr(current_app.view_functions.get(request.endpoint or ""), "__openapi__", None)
+    view = current_app._get_current_object().view_functions.get(req.endpoint or "")
+    doc = getattr(view, "__openapi__", None)
     return doc is not None and not doc.read_in_transaction
 
 
@@ -144,7 +146,7 @@ def parse_model(model: type[BaseModel], data: Any) -> BaseModel:
 
 
 def parse_query(model: type[BaseModel]) -> BaseModel:
-    data = check_json_text({k: v for k, v in request.args.items()})
+    data = check_json_text({k: v for k, v in request._get_current_object().args.items()})
     return parse_model(model, data)
 
 
@@ -191,7 +193,8 @@ def endpoint(
                 kwargs["query"] = parse_query(query)
             if body is not None:
                 kwargs["body"] = parse_model(body, read_json())
-            if request.method in ("GET", "HEAD"):  # a read may run again on a dead connection
+            # a read may run again on a dead connection
+            if request._get_current_object().method in ("GET", "HEAD"):
                 return to_response(first_read(lambda: fn(**kwargs),
                                               outside_transaction=not read_in_transaction),
                                    status)

@@ -34,9 +34,11 @@ def _fingerprint() -> str:
 
 def begin() -> Response | None:
     """Before the view (after authentication and the limits): replay, refuse or claim."""
-    raw = request.headers.get(HEADER)
+    raw = request._get_current_object().headers.get(HEADER)
+    if raw is None:  # most calls: one proxy lookup, not one per attribute
+        return None
     auth = g.get("auth")
-    if (raw is None or request.method != "POST" or auth is None or request.url_rule is None
+    if (request.method != "POST" or auth is None or request.url_rule is None
             or not is_keyed_path(request.path)):
         return None
     scope = g.rate_limit_key  # the organization's (or platform key's) budget: one per caller
@@ -53,7 +55,7 @@ def begin() -> Response | None:
 
 
 def end(response: Response) -> Response:
-    held = g.pop("idempotency", None)
+    held = g._get_current_object().pop("idempotency", None)
     if held is not None:
         body = None if response.is_streamed else response.get_data(as_text=True)
         svc.finish(*held, response.status_code, body, response.content_type,

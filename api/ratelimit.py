@@ -18,18 +18,18 @@ log = logging.getLogger("companin.ratelimit")
 
 
 def org_limit() -> str:
-    return getattr(g, "rate_limit_value", None) or "100/hour"
+    return g._get_current_object().get("rate_limit_value") or "100/hour"
 
 
 def exempt() -> bool:
     """Only authenticated keyed calls count; the console has its own login throttle."""
-    return getattr(g, "rate_limit_key", None) is None
+    return g._get_current_object().get("rate_limit_key") is None
 
 
 def count_unrouted() -> None:
     """A 404 or 405 under a valid key spends its organization's budget like any call:
     Flask-Limiter skips a request that matches no view, so a key could probe for free."""
-    if (request.url_rule is not None or not limiter.enabled or exempt()
+    if (request._get_current_object().url_rule is not None or not limiter.enabled or exempt()
             or g.get("rate_limit_window") is not None):
         return
     item = parse(org_limit())
@@ -41,7 +41,7 @@ def enforce_key_limit() -> None:
     """After the organization's hit: a key with its own `rate_limit_per_hour` spends that
     too (one more counter, only for such keys). The call already counts against its
     organization, so a key cannot exceed the budget it lives in."""
-    auth = g.get("auth")
+    auth = g._get_current_object().get("auth")
     per_hour = auth.key.rate_limit_per_hour if auth is not None else None
     if not per_hour or not limiter.enabled or exempt():
         return

@@ -36,10 +36,11 @@ def required_scope(endpoint_name: str, method: str) -> str | None:
 def require_scope() -> None:
     """403 `insufficient_scope` naming the scope when the caller's key lacks it. Platform
     keys are not scoped (they are minted by the CLI for the platform's operators)."""
-    auth = g.get("auth")
+    auth = g._get_current_object().get("auth")
     if auth is None or auth.key.is_platform:
         return
-    needed = required_scope(request.endpoint or "", request.method)
+    req = request._get_current_object()  # one proxy lookup, not one per attribute
+    needed = required_scope(req.endpoint or "", req.method)
     if needed is not None and needed not in (auth.key.scopes or ()):
         raise Forbidden(f"This API key lacks the {needed} scope this call needs.",
                         code="insufficient_scope", details={"required_scope": needed})

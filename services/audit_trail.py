@@ -139,7 +139,7 @@ ACTOR_TYPES = ("user", "key", "system")
 # --------------------------------------------------------------------------- the actor
 def set_actor(actor_type: str, actor_id: str | None) -> None:
     """Called by the web layer once it knows who is calling (API key or console user)."""
-    g.audit_actor = (actor_type, actor_id)
+    g._get_current_object().audit_actor = (actor_type, actor_id)
 
 
 def _context() -> dict[str, Any]:

@@ -141,14 +141,14 @@ def verify(secret: str) -> tuple[Found | None, tuple[str, Entry] | None]:
 
     A cached entry is used at once and must then be confirmed against the version the
     limiter's script saw (api.auth.confirm_cached_key, before the view runs)."""
-    cache = get_key_cache(current_app)
+    cache = get_key_cache(current_app._get_current_object())  # not via the proxy's lookup
     if not cache.enabled:
         found = first_read(lambda: verify_key(secret))
         return (snapshot(found) if found is not None else None), None
     digest = hash_key(secret)
     entry = cache.get(digest)
     if entry is not None:
-        g.key_version_key = cache.version_key(entry.scope)
+        g._get_current_object().key_version_key = cache.version_key(entry.scope)
         return (entry.key, entry.org), (digest, entry)
     return reverify(secret, digest, None), None
 

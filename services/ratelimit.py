@@ -79,9 +79,10 @@ class OneTripFixedWindow(FixedWindowRateLimiter):
         else:
             count = self.storage.incr(key, item.get_expiry(), amount=cost)
             reset_at, version = self.storage.get_expiry(key), None
-        if has_request_context():
-            g.rate_limit_window = (key, count, reset_at)
-            g.key_version_seen = version
+        if has_request_context():  # the object behind the proxy: one lookup, not two
+            state = g._get_current_object()
+            state.rate_limit_window = (key, count, reset_at)
+            state.key_version_seen = version
         return count <= item.amount
 
     def _redis_hit(self, key: str, expiry: int, cost: int) -> tuple[int, float, str | None]:
@@ -89,7 +90,8 @@ class OneTripFixedWindow(FixedWindowRateLimiter):
         if self._script is None:
             self._script = storage.get_connection().register_script(_HIT_SCRIPT)
         keys = [storage.prefixed_key(key)]
-        version_key = g.get("key_version_key") if has_request_context() else None
+        version_key = (g._get_current_object().get("key_version_key")
+                       if has_request_context() else None)
         if version_key:
             keys.append(version_key)
         count, pttl, version = self._script(keys, [expiry, cost])
@@ -103,7 +105,7 @@ class OneTripFixedWindow(FixedWindowRateLimiter):
 
     def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
         key = counter_key(item, identifiers)
-        seen = g.get("rate_limit_window") if has_request_context() else None
+        seen = g._get_current_object().get("rate_limit_window") if has_request_context() else None
         if seen is not None and seen[0] == key:  # this request's hit already said it
             return WindowStats(seen[2], max(0, item.amount - seen[1]))
         count = self.storage.get(key)
