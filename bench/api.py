@@ -17,6 +17,9 @@ variant alike; each figure is the median over rounds. A loop against Redis times
 limiter's calls on their own (the stock fixed window's hit + window stats, and the
 product's one-trip hit). `--profile` samples one keyed worker with py-spy during an extra
 wrk run and prints where its time goes, and the worker time added per keyed request.
+Every variant's CPU time per request is counted too, from /proc: its gunicorn workers,
+PostgreSQL, Redis, wrk and the whole machine — on 2 shared cores, throughput follows the
+CPU a request costs everywhere, not only in the worker.
 
 Worker class: sync by default, for both the product and the reference. `make serve` runs
 gthread workers (4 x 4 threads), which hold slow clients better; for throughput on 2 cores
@@ -28,8 +31,10 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import math
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -187,6 +192,69 @@ def profile_worker(server: Any, url: str, key: str, seconds: float, connections:
     return summarize_profile(text)
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+CPU_PARTS = ("gunicorn workers", "PostgreSQL", "Redis", "wrk", "whole machine")
+
+
+def _proc_stats() -> dict[int, tuple[str, int, int]]:
+    """pid → (command name, parent pid, user + system ticks), from /proc."""
+    stats = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = Path(entry.path, "stat").read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        name = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2:].split()
+        stats[int(entry.name)] = (name, int(fields[1]), int(fields[11]) + int(fields[12]))
+    return stats
+
+
+def _machine_busy() -> int:
+    """Ticks every CPU spent on anything but idle and I/O wait, since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    return sum(values) - values[3] - values[4]
+
+
+def _cpu_by_part(master: int) -> dict[str, float]:
+    stats = _proc_stats()
+    parts = dict.fromkeys(CPU_PARTS, 0.0)
+    for pid, (name, ppid, ticks) in stats.items():
+        if pid == master or ppid == master:
+            parts["gunicorn workers"] += ticks
+        elif name.startswith("postgres"):
+            parts["PostgreSQL"] += ticks
+        elif name.startswith("redis-server"):
+            parts["Redis"] += ticks
+        elif name == "wrk":
+            parts["wrk"] += ticks
+    parts["whole machine"] = float(_machine_busy())
+    return parts
+
+
+def _children_ticks() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (usage.ru_utime + usage.ru_stime) * CLOCK_TICKS
+
+
+def cpu_snapshot(master: int) -> dict[str, float]:
+    """CPU ticks so far of a gunicorn server (master and workers), PostgreSQL, Redis, the
+    machine, and this process's finished children (wrk runs as one)."""
+    return {**_cpu_by_part(master), "_children": _children_ticks()}
+
+
+def cpu_since(before: dict[str, float], master: int) -> dict[str, float]:
+    """Ticks spent since `before`. A PostgreSQL backend that ended meanwhile (a pooled
+    connection closed) takes its ticks with it: the PostgreSQL figure is a lower bound.
+    wrk has exited by now: its ticks are those of this process's reaped children."""
+    after = _cpu_by_part(master)
+    spent = {part: max(0.0, after[part] - before.get(part, 0.0)) for part in CPU_PARTS}
+    spent["wrk"] = max(0.0, _children_ticks() - before["_children"])
+    return spent
+
+
 def main(workers: int = 2, worker_class: str = "sync", threads: int = 1, seconds: float = 10,
          rounds: int = 3, connections: int | None = None, flush: float = 0.5,
          assistants: int = 5, limiter_calls: int = 2000, profile: bool = False,
@@ -212,6 +280,7 @@ def main(workers: int = 2, worker_class: str = "sync", threads: int = 1, seconds
             (NO_STORE, "bench.bare_app:app", {}),
         ]
         runs: dict[str, list[dict[str, float]]] = {v[0]: [] for v in variants}
+        cpu: dict[str, dict[str, float]] = {v[0]: {} for v in variants}
         profile_rows: list[tuple[str, float]] = []
         with _Servers(variants, base_env, workers, worker_class, threads) as servers:
             first = servers[variants[0][0]]
@@ -239,8 +308,13 @@ def main(workers: int = 2, worker_class: str = "sync", threads: int = 1, seconds
                 order = list(targets) if r % 2 == 0 else list(reversed(targets))
                 for label in order:
                     target, headers = targets[label]
+                    before = cpu_snapshot(servers[label].proc.pid)
                     res = wrk(target, seconds=seconds, connections=connections,
                               headers=headers)
+                    spent = cpu_since(before, servers[label].proc.pid)
+                    for part, ticks in spent.items():
+                        cpu[label][part] = cpu[label].get(part, 0.0) + ticks
+                    cpu[label]["requests"] = cpu[label].get("requests", 0) + res["requests"]
                     print(f"   {label}: {res['rps']:.0f} req/s p50 {res['p50_ms']} ms",
                           flush=True)
                     runs[label].append(res)
@@ -267,6 +341,7 @@ def main(workers: int = 2, worker_class: str = "sync", threads: int = 1, seconds
     figures["reference"] = reference
     figures["bare"] = med[NO_STORE]
     figures["keyed"] = batched  # the product default in services mode
+    figures["keyed_label"] = variants[0][0]
     figures["keyed_sync_log"] = sync_log
     figures["ratio"] = ratio(batched["rps"], reference["rps"])
     figures["added_ms"] = round(per_req(batched) - per_req(reference), 3)
@@ -288,6 +363,16 @@ def main(workers: int = 2, worker_class: str = "sync", threads: int = 1, seconds
                    f"{per_req(batched) - per_req(nolimit):+.2f} ms/request"],
                   *[[f"{label} (Redis, loop)", f"{us:.0f} µs"] for label, us in loop.items()],
                   ["request_logs rows written during the run", f"{logged:,}"]])
+    figures["cpu_ms_per_request"] = {
+        label: {part: round(ticks * 1000.0 / CLOCK_TICKS / c["requests"], 3)
+                for part, ticks in c.items() if part != "requests"}
+        for label, c in cpu.items() if c.get("requests")}
+    report.table(
+        "CPU time per request, every round summed (ms of CPU / requests served): who spends "
+        "the machine's 2 cores",
+        ["variant", *CPU_PARTS],
+        [[label, *[c.get(part, math.nan) for part in CPU_PARTS]]
+         for label, c in figures["cpu_ms_per_request"].items()])
     if profile_rows:
         share = dict(profile_rows).get(ADDED_ROW, 0.0)
         figures["added_ms_profile"] = round(share / 100.0 * per_req(batched), 3)

@@ -84,6 +84,8 @@ def test_api_compares_the_keyed_endpoint_with_a_bare_flask_app(results):
     assert positive(figures["reference"]["rps"]) and positive(figures["ratio"])
     assert figures["logged_rows"] > 0
     assert all(positive(v) for v in figures["limiter_loop_us"].values())
+    keyed_cpu = figures["cpu_ms_per_request"][figures["keyed_label"]]
+    assert positive(keyed_cpu["gunicorn workers"]) and positive(keyed_cpu["whole machine"])
     written(results, "bench.api")
 
 
