@@ -218,41 +218,24 @@ def _machine_busy() -> int:
     return sum(values) - values[3] - values[4]
 
 
-def _cpu_by_part(master: int) -> dict[str, float]:
-    stats = _proc_stats()
+def cpu_ticks(master: int) -> dict[str, float]:
+    """CPU ticks so far of a gunicorn server (master and workers), PostgreSQL, Redis, wrk
+    and the machine. wrk runs as this process's child and has exited by the time it is
+    read, so its ticks are those of the reaped children. A PostgreSQL backend that ends
+    between two readings (a pooled connection closed) takes its ticks with it: the
+    PostgreSQL figure is a lower bound."""
     parts = dict.fromkeys(CPU_PARTS, 0.0)
-    for pid, (name, ppid, ticks) in stats.items():
+    for pid, (name, ppid, ticks) in _proc_stats().items():
         if pid == master or ppid == master:
             parts["gunicorn workers"] += ticks
         elif name.startswith("postgres"):
             parts["PostgreSQL"] += ticks
         elif name.startswith("redis-server"):
             parts["Redis"] += ticks
-        elif name == "wrk":
-            parts["wrk"] += ticks
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    parts["wrk"] = (usage.ru_utime + usage.ru_stime) * CLOCK_TICKS
     parts["whole machine"] = float(_machine_busy())
     return parts
-
-
-def _children_ticks() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (usage.ru_utime + usage.ru_stime) * CLOCK_TICKS
-
-
-def cpu_snapshot(master: int) -> dict[str, float]:
-    """CPU ticks so far of a gunicorn server (master and workers), PostgreSQL, Redis, the
-    machine, and this process's finished children (wrk runs as one)."""
-    return {**_cpu_by_part(master), "_children": _children_ticks()}
-
-
-def cpu_since(before: dict[str, float], master: int) -> dict[str, float]:
-    """Ticks spent since `before`. A PostgreSQL backend that ended meanwhile (a pooled
-    connection closed) takes its ticks with it: the PostgreSQL figure is a lower bound.
-    wrk has exited by now: its ticks are those of this process's reaped children."""
-    after = _cpu_by_part(master)
-    spent = {part: max(0.0, after[part] - before.get(part, 0.0)) for part in CPU_PARTS}
-    spent["wrk"] = max(0.0, _children_ticks() - before["_children"])
-    return spent
 
 
 def main(workers: int = 2, worker_class: str = "sync", threads: int = 1, seconds: float = 10,
@@ -280,7 +263,7 @@ def main(workers: int = 2, worker_class: str = "sync", threads: int = 1, seconds
             (NO_STORE, "bench.bare_app:app", {}),
         ]
         runs: dict[str, list[dict[str, float]]] = {v[0]: [] for v in variants}
-        cpu: dict[str, dict[str, float]] = {v[0]: {} for v in variants}
+        cpu = {v[0]: collections.Counter() for v in variants}  # ticks and requests
         profile_rows: list[tuple[str, float]] = []
         with _Servers(variants, base_env, workers, worker_class, threads) as servers:
             first = servers[variants[0][0]]
@@ -308,13 +291,13 @@ def main(workers: int = 2, worker_class: str = "sync", threads: int = 1, seconds
                 order = list(targets) if r % 2 == 0 else list(reversed(targets))
                 for label in order:
                     target, headers = targets[label]
-                    before = cpu_snapshot(servers[label].proc.pid)
+                    before = cpu_ticks(servers[label].proc.pid)
                     res = wrk(target, seconds=seconds, connections=connections,
                               headers=headers)
-                    spent = cpu_since(before, servers[label].proc.pid)
-                    for part, ticks in spent.items():
-                        cpu[label][part] = cpu[label].get(part, 0.0) + ticks
-                    cpu[label]["requests"] = cpu[label].get("requests", 0) + res["requests"]
+                    after = cpu_ticks(servers[label].proc.pid)
+                    cpu[label].update({part: max(0.0, after[part] - before[part])
+                                       for part in CPU_PARTS})
+                    cpu[label]["requests"] += res["requests"]
                     print(f"   {label}: {res['rps']:.0f} req/s p50 {res['p50_ms']} ms",
                           flush=True)
                     runs[label].append(res)

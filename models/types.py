@@ -50,10 +50,13 @@ def json_from_db(data: bytes | str) -> Any:
     return json.loads(data)
 
 
+def to_utc(value: datetime) -> datetime:
+    """The same moment in UTC; a value without a zone is UTC already (we store UTC)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def isoformat(value: datetime | None) -> str | None:
     """ISO 8601 UTC with a trailing Z, as SPEC §1 asks."""
     if value is None:
         return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return to_utc(value).isoformat().replace("+00:00", "Z")

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field,
                       PlainSerializer, TypeAdapter)
 
+from models.types import to_utc
 from services.analytics.scope import bounded_utc
 from services.sessions import MAX_ATTRIBUTE_KEYS, MAX_KEY_LENGTH, MAX_NESTED_ITEMS
 
@@ -21,9 +22,7 @@ def timestamp_text(value: datetime) -> str:
     values are UTC; microseconds only when non-zero), formatted by pydantic-core:
     CPython's datetime.isoformat costs ~16,000 instructions a call, and a page of five
     assistants formats ten timestamps (issue 15)."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return _DATETIME_JSON.to_python(value.astimezone(UTC), mode="json")
+    return _DATETIME_JSON.to_python(to_utc(value), mode="json")
 
 
 # ISO 8601 UTC with Z on output (SPEC §1).
