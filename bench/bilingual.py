@@ -126,7 +126,7 @@ def rescore(hit: Any, question_language: str | None, calibration: Calibration) -
     return final_score(cosine=hit.vector_score or 0.0, coverage=hit.coverage,
                        fused=hit.rank_score, lexical_only=hit.lexical_only,
                        sentence_coverage=hit.sentence_coverage,
-                       lexical_norm=hit.lexical_norm,
+                       lexical_norm=hit.lexical_norm, sentence_cosine=hit.sentence_cosine,
                        cross_language=cross_language(question_language, hit.language),
                        calibration=calibration)
 

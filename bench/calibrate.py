@@ -46,11 +46,11 @@ from bench.quality.product import embedded_app, ingest
 from services.knowledge.scoring import GATE
 
 EVAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "eval"
-GRID = {"cosine": (10, 20, 30, 40, 50, 60), "coverage": (0, 1, 2, 3, 4, 6),
-        "sentence_coverage": (0, 0.5, 1, 1.5, 2, 3, 5), "lexical_norm": (0, 0.5, 1, 2, 4),
-        "fusion": (0, 0.5, 1, 2, 4)}
+GRID = {"cosine": (20, 30, 40, 50, 60), "coverage": (0, 1, 2, 3, 4),
+        "sentence_coverage": (0, 1, 1.5, 2, 3), "lexical_norm": (0, 0.5, 1, 2),
+        "fusion": (0, 0.5, 1), "sentence_cosine": (0, 20, 30, 40, 50)}
 # Columns of scoring.features() that GRID weighs, in GRID's order.
-COLUMNS = (1, 2, 5, 6, 3)
+COLUMNS = (1, 2, 5, 6, 3, 7)
 SQUAD_WEIGHT = 2.0  # SQuAD-it counts as much as the guides' two languages together
 
 
@@ -104,7 +104,8 @@ def add_row(rows: Rows, hit: Any, qid: int, asked: str | None, grade: float,
 
     rows.x.append(scoring.features(
         hit.vector_score or 0.0, hit.coverage, hit.rank_score, hit.lexical_only,
-        sentence_coverage=hit.sentence_coverage, lexical_norm=hit.lexical_norm))
+        sentence_coverage=hit.sentence_coverage, lexical_norm=hit.lexical_norm,
+        sentence_cosine=hit.sentence_cosine))
     rows.cross.append(1.0 if retrieval.cross_language(asked, hit.language) else 0.0)
     rows.grade.append(grade)
     rows.qid.append(qid)

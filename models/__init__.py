@@ -3,7 +3,7 @@ from models.assistants import Assistant, AssistantPromotion, AssistantVersion
 from models.audit import AuditEvent, IdempotencyRecord, RateLimitEvent, RequestLog  # noqa: F401
 from models.analytics import RequestRollup, RequestRouteRollup, RollupState  # noqa: F401
 from models.jobs import Job
-from models.knowledge import KnowledgeChunk, KnowledgeSource  # noqa: F401
+from models.knowledge import KnowledgeChunk, KnowledgeSource, SentenceVector  # noqa: F401
 from models.orgs import ApiKey, Organization, User
 from models.sessions import Context, EndUser, Session
 from models.conversations import Conversation, Feedback, Message

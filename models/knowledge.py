@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
@@ -87,3 +87,17 @@ class KnowledgeChunk(OrgScoped, db.Model):
     embedding_dim: Mapped[int] = mapped_column(Integer, nullable=False)
     language: Mapped[str | None] = mapped_column(String(12))  # its analyzer (stemming)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class SentenceVector(OrgScoped, db.Model):
+    """One sentence of the organization's knowledge embedded on its own, found by its
+    digest (services.knowledge.sentence_vectors): search scores a passage by its closest
+    sentence, and the answer engine picks sentences without encoding them again."""
+
+    __tablename__ = "sentence_vectors"
+
+    # sha256 of (organization, model, sentence): one row per sentence and model in an
+    # organization, whatever chunks hold it
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(100), nullable=False)
+    vector: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)  # float16, normalized

@@ -21,7 +21,7 @@ from services.answer_texts import no_answer_text
 from services.knowledge.language import content_terms, detect, primary, words
 from services.knowledge.scoring import GATE
 from services.knowledge.sentences import heading_like
-from services.knowledge.sentences import split_sentences as _split
+from services.knowledge.sentences import quoted_sentences as split_sentences
 from services.prompting import AssistantProfile
 
 LOCAL_MODEL = "local-extractive"
@@ -123,11 +123,6 @@ def _passage_text(hit: Any) -> str:
     return hit.text
 
 
-def split_sentences(text: str) -> list[str]:
-    """Whole sentences, white space folded (quoted on one line)."""
-    return [" ".join(p.split()) for p in _split(text) if len(p.strip()) > 1]
-
-
 def _choose_sentences(question: str, passages: list[Any]) -> list[_Sentence]:
     """The best sentence, and a second one (from any gated passage) when it is nearly as
     good and the reply stays short; never a sentence that does not relate to the question."""
@@ -177,4 +172,7 @@ def _semantic_scores(question: str, sentences: list[str], passages: list[Any]) -
 
     model = next((getattr(h, "model", None) for h in passages if getattr(h, "model", None)),
                  None)
-    return sentence_similarity(question, sentences, model)
+    known: dict[str, float] = {}
+    for hit in passages:  # the cosines search read from the stored sentence vectors
+        known.update(getattr(hit, "sentence_cosines", None) or {})
+    return sentence_similarity(question, sentences, model, known)

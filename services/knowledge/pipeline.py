@@ -28,7 +28,7 @@ from models.jobs import Job
 from models.knowledge import KnowledgeChunk, KnowledgeSource
 from models.orgs import Organization
 from models.types import utcnow
-from services.knowledge import lexical, storage
+from services.knowledge import lexical, sentence_vectors, storage
 from services.knowledge.chunking import Chunk, chunk_units
 from services.knowledge.enrich import Enrichment, enrich, keywords_local
 from services.knowledge.extract import ExtractLimits, TextUnit, extract
@@ -105,7 +105,7 @@ def process_sources(job: Job, progress: Callable[[int], None]) -> None:
         batch_progress(40)
         if prepared:
             try:
-                _index_batch(org, prepared, batch_progress)
+                model = _index_batch(org, prepared, batch_progress)
             except Exception as exc:
                 db.session.rollback()
                 log.exception("indexing a batch of %d sources failed", len(prepared))
@@ -115,6 +115,9 @@ def process_sources(job: Job, progress: Callable[[int], None]) -> None:
                 if len(ids) == 1:
                     raise
                 failures += [f"{item.source_id}: {message}" for item in prepared]
+            else:
+                sentence_vectors.fill_quietly(org.id, model,
+                                              [item.source_id for item in prepared])
         batch_progress(100)
     for item in large:
         try:
@@ -241,6 +244,7 @@ def _finish_pieces(org: Organization, source_id: str, staged: dict[str, Any], ke
     remove_everywhere(org.id, staged["old_vectors"])
     compact_when_due(org.id, store)
     storage.delete(key)
+    sentence_vectors.fill_quietly(org.id, model, [source_id])
 
 
 def _abort_pieces(org: Organization, source_id: str, key: str) -> None:
@@ -321,12 +325,13 @@ def _org_language(org: Organization) -> str:
 
 
 def _index_batch(org: Organization, prepared: list[Prepared],
-                 progress: Callable[[int], None]) -> None:
+                 progress: Callable[[int], None]) -> str:
+    """Returns the model the batch was indexed with."""
     model = ensure_org_model(org)
     texts = [c.text for item in prepared for c in item.chunks]
     vectors = get_embedder(model).encode(texts)
     progress(85)
-    _swap_chunks(org, prepared, vectors, model)
+    return _swap_chunks(org, prepared, vectors, model)
 
 
 def ensure_org_model(org: Organization) -> str:
@@ -398,11 +403,11 @@ def new_vector_ids(n: int) -> np.ndarray:
 
 
 def _swap_chunks(org: Organization, prepared: list[Prepared], vectors: np.ndarray,
-                 model: str) -> None:
+                 model: str) -> str:
     """Crash-safe swap for a batch: new vectors in, one transaction swaps the rows, old
     vectors out. A model switch committed meanwhile (re-embed) is noticed inside the
     transaction and the batch is re-encoded with the new model, so no index ever holds
-    vectors of two models."""
+    vectors of two models. Returns the model the batch was indexed with."""
     source_ids = [item.source_id for item in prepared]
     old_ids = list(db.session.execute(select(KnowledgeChunk.vector_id).where(
         KnowledgeChunk.org_id == org.id, KnowledgeChunk.source_id.in_(source_ids))).scalars())
@@ -446,10 +451,10 @@ def _swap_chunks(org: Organization, prepared: list[Prepared], vectors: np.ndarra
     if switched is not None:
         new_vectors = get_embedder(switched).encode(
             [c.text for item in prepared for c in item.chunks])
-        _swap_chunks(org, prepared, new_vectors, switched)
-        return
+        return _swap_chunks(org, prepared, new_vectors, switched)
     remove_everywhere(org.id, old_ids)  # 3. old vectors out (a re-embed may hold them too)
     compact_when_due(org.id, store)
+    return model
 
 
 def _chunk_row(org_id: str, source_id: str, chunk: Chunk, vector_id: int, model: str,
@@ -559,6 +564,7 @@ def _reembed_in_place(org: Organization, model: str, wanted: list[str] | None,
         store.rebuild(org.id, ids, vecs)
     _stamp(org, model, store.dim, wanted)
     db.session.commit()
+    sentence_vectors.fill_quietly(org.id, model, wanted or None)
 
 
 def _switch_model(org: Organization, serving: str, target: str,
@@ -566,6 +572,7 @@ def _switch_model(org: Organization, serving: str, target: str,
     new_store = store_for(target)
     ids, vecs = _encode_all(org.id, target, None, set(), progress, (0, 85))
     new_store.rebuild(org.id, ids, vecs)  # beside the serving index, not yet used
+    sentence_vectors.fill_sources(org.id, target)  # likewise: search reads its model's
     done = set(ids.tolist())
     for _pass in range(3):  # sources indexed meanwhile (with the serving model)
         more_ids, more_vecs = _encode_all(org.id, target, None, done, progress, (85, 95))
@@ -589,6 +596,8 @@ def _switch_model(org: Organization, serving: str, target: str,
     if dead:  # chunks deleted while we were encoding
         new_store.remove(org.id, dead)
     store_for(serving).drop(org.id)
+    sentence_vectors.fill_quietly(org.id, target)  # the sources indexed meanwhile
+    sentence_vectors.drop_other_models(org.id, target)
 
 
 def _stamp(org: Organization, model: str, dim: int, source_ids: list[str] | None) -> None:

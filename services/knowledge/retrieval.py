@@ -26,11 +26,11 @@ from extensions import db
 from models.assistants import Assistant
 from models.knowledge import KnowledgeChunk, KnowledgeSource
 from models.orgs import Organization
-from services.knowledge import lexical
+from services.knowledge import lexical, sentence_vectors
 from services.knowledge.embedder import canonical_name, encode_query, get_embedder
 from services.knowledge.language import analyze, content_terms, detect, primary
 from services.knowledge.scope import Scope, scope_of
-from services.knowledge.sentences import split_sentences
+from services.knowledge.sentences import quoted_sentences, split_sentences
 from services.knowledge.scoring import calibration_for, final_score, rrf
 from services.knowledge.vectors import default_model, org_model, store_for
 
@@ -63,6 +63,11 @@ class Hit:
     lexical_only: bool = False  # found by the full-text side alone
     model: str | None = None  # the embedding model that scored it
     same_question: bool = False  # Q&A: the pair's question is this question
+    # The closest of the passage's sentences (services.knowledge.sentence_vectors); the
+    # passage's own cosine while its sentences are not stored.
+    sentence_cosine: float | None = None
+    # Each sentence's cosine to the question, when stored: the answer engine reads these.
+    sentence_cosines: dict[str, float] = field(default_factory=dict, repr=False)
     vector_rank: int | None = None  # 1-based place among the vector candidates
     lexical_rank: int | None = None  # 1-based place among the full-text candidates
 
@@ -108,6 +113,7 @@ def search(org: Organization | str, query: str, *, assistant: Assistant | None =
             if chunk.id not in cosine and chunk.vector_id in stored:
                 cosine[chunk.id] = float(np.dot(stored[chunk.vector_id], qvec))
     question_cos = _question_scores(list(rows.values()), model, qvec)
+    per_sentence = _sentence_scores(organization.id, model, qvec, list(rows.values()))
     from_vectors = {chunk_id for chunk_id, _ in vec_ranked}
     vector_rank, lexical_rank = _ranks(vec_ranked), _ranks(lex_ranked)
     best_lexical = max(lexical_raw.values(), default=0.0)
@@ -122,9 +128,12 @@ def search(org: Organization | str, query: str, *, assistant: Assistant | None =
                                            chunk.language)
         lexical_norm = (lexical_raw.get(chunk_id, 0.0) / best_lexical if best_lexical > 0
                         else 0.0)
+        sentences = per_sentence.get(chunk_id, {})
+        sentence_cos = max(sentences.values()) if sentences else cos
         score = final_score(cosine=cos, coverage=coverage, fused=fused[chunk_id],
                             lexical_only=chunk_id not in from_vectors,
                             sentence_coverage=sentence_cov, lexical_norm=lexical_norm,
+                            sentence_cosine=sentence_cos,
                             cross_language=cross_language(question_language,
                                                            chunk.language),
                             calibration=calibration)
@@ -140,9 +149,29 @@ def search(org: Organization | str, query: str, *, assistant: Assistant | None =
             lexical_norm=round(lexical_norm, 4), language=chunk.language, model=model,
             lexical_only=chunk_id not in from_vectors,
             vector_rank=vector_rank.get(chunk_id), lexical_rank=lexical_rank.get(chunk_id),
-            same_question=question_cos.get(chunk_id, -1.0) >= calibration.same_question))
+            same_question=question_cos.get(chunk_id, -1.0) >= calibration.same_question,
+            sentence_cosine=round(sentence_cos, 4), sentence_cosines=sentences))
     hits.sort(key=lambda h: (-h.score, -h.rank_score, h.chunk_id))
     return hits[:top_k]
+
+
+def _sentence_scores(org_id: str, model: str, qvec: np.ndarray,
+                     rows: list[tuple[KnowledgeChunk, KnowledgeSource]]
+                     ) -> dict[str, dict[str, float]]:
+    """Per candidate chunk whose sentences are all stored: each sentence's cosine to
+    the question. A chunk with any sentence missing is left out (scored by its own
+    vector): a maximum over some of its sentences would understate it."""
+    per_chunk = {chunk.id: quoted_sentences(chunk.text) for chunk, _ in rows}
+    stored = sentence_vectors.lookup(
+        org_id, model, list(dict.fromkeys(s for ss in per_chunk.values() for s in ss)))
+    if not stored:
+        return {}
+    names = list(stored)
+    sims = dict(zip(names, (np.vstack([stored[n] for n in names]) @ qvec).tolist(),
+                    strict=True))
+    return {chunk_id: {s: sims[s] for s in sentences}
+            for chunk_id, sentences in per_chunk.items()
+            if sentences and all(s in sims for s in sentences)}
 
 
 def cross_language(question: str | None, passage: str | None) -> bool:
@@ -159,17 +188,25 @@ def _ranks(ranked: list[tuple[str, float]]) -> dict[str, int]:
     return ranks
 
 
-def sentence_similarity(question: str, sentences: list[str], model: str | None) -> list[float]:
+def sentence_similarity(question: str, sentences: list[str], model: str | None,
+                        known: dict[str, float] | None = None) -> list[float]:
     """Each sentence's closeness to the question under `model` (default: the configured
-    one), rescaled by the model's calibration so 0 ≈ unrelated and 1 ≈ a paraphrase."""
+    one), rescaled by the model's calibration so 0 ≈ unrelated and 1 ≈ a paraphrase.
+    `known`: cosines search already read from the stored sentence vectors; only the other
+    sentences are encoded."""
     if not sentences:
         return []
     name = model or default_model()
-    qvec = encode_query(question, name)
-    vectors = get_embedder(name).encode(sentences)
+    known = known or {}
+    cosines = dict(known)
+    todo = [s for s in dict.fromkeys(sentences) if s not in known]
+    if todo:
+        qvec = encode_query(question, name)
+        vectors = get_embedder(name).encode(todo)
+        cosines.update(zip(todo, (vectors @ qvec).tolist(), strict=True))
     c = calibration_for(canonical_name(name))
     span = max(1e-6, c.sentence_ceiling - c.sentence_floor)
-    return [float((v @ qvec - c.sentence_floor) / span) for v in vectors]
+    return [float((cosines[s] - c.sentence_floor) / span) for s in sentences]
 
 
 def asked_in(query: str) -> str | None:

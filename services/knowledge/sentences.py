@@ -52,6 +52,12 @@ def split_sentences(text: str) -> list[str]:
     return sentences
 
 
+def quoted_sentences(text: str) -> list[str]:
+    """Whole sentences with their white space folded, as a reply quotes them and as their
+    vectors are stored (services.knowledge.sentence_vectors)."""
+    return [" ".join(p.split()) for p in split_sentences(text) if len(p.strip()) > 1]
+
+
 _ABBREVIATIONS = frozenset(
     "sig sigg dott ing avv prof geom rag arch spett ecc es pag art cap tel fig vol n nr "
     "no mr mrs ms dr st jr sr vs etc e.g i.e approx dept inc ltd co corp ca cfr p.es "
