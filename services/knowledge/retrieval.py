@@ -30,7 +30,7 @@ from services.knowledge import lexical, sentence_vectors
 from services.knowledge.embedder import canonical_name, encode_query, get_embedder
 from services.knowledge.language import analyze, content_terms, detect, primary
 from services.knowledge.scope import Scope, scope_of
-from services.knowledge.sentences import quoted_sentences, split_sentences
+from services.knowledge.sentences import split_sentences
 from services.knowledge.scoring import calibration_for, final_score, rrf
 from services.knowledge.vectors import default_model, org_model, store_for
 
@@ -161,17 +161,18 @@ def _sentence_scores(org_id: str, model: str, qvec: np.ndarray,
     """Per candidate chunk whose sentences are all stored: each sentence's cosine to
     the question. A chunk with any sentence missing is left out (scored by its own
     vector): a maximum over some of its sentences would understate it."""
-    per_chunk = {chunk.id: quoted_sentences(chunk.text) for chunk, _ in rows}
-    stored = sentence_vectors.lookup(
-        org_id, model, list(dict.fromkeys(s for ss in per_chunk.values() for s in ss)))
+    per_chunk = {chunk.id: sentence_vectors.chunk_sentences(org_id, model, chunk.id, chunk.text)
+                 for chunk, _ in rows}
+    stored = sentence_vectors.vectors(
+        org_id, list(dict.fromkeys(d for pairs in per_chunk.values() for _, d in pairs)))
     if not stored:
         return {}
-    names = list(stored)
-    sims = dict(zip(names, (np.vstack([stored[n] for n in names]) @ qvec).tolist(),
+    keys = list(stored)
+    sims = dict(zip(keys, (np.vstack([stored[k] for k in keys]) @ qvec).tolist(),
                     strict=True))
-    return {chunk_id: {s: sims[s] for s in sentences}
-            for chunk_id, sentences in per_chunk.items()
-            if sentences and all(s in sims for s in sentences)}
+    return {chunk_id: {s: sims[d] for s, d in pairs}
+            for chunk_id, pairs in per_chunk.items()
+            if pairs and all(d in sims for _, d in pairs)}
 
 
 def cross_language(question: str | None, passage: str | None) -> bool:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable
+from functools import lru_cache
 
 import numpy as np
 from sqlalchemy import delete
@@ -43,17 +44,30 @@ def sentences_of(texts: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(s for t in texts for s in quoted_sentences(t)))
 
 
+@lru_cache(maxsize=20_000)
+def chunk_sentences(org_id: str, model: str, chunk_id: str,
+                    text: str) -> tuple[tuple[str, str], ...]:
+    """A chunk's (sentence, digest) pairs. Cached by chunk: search splits and hashes the
+    same candidates again and again, and a chunk's text never changes (a re-processed
+    source gets new chunks)."""
+    return tuple((s, digest(org_id, model, s)) for s in quoted_sentences(text))
+
+
 def lookup(org_id: str, model: str, sentences: list[str]) -> dict[str, np.ndarray]:
     """Stored vectors (float32, normalized) of those of `sentences` that have one."""
     by_digest = {digest(org_id, model, s): s for s in sentences}
+    return {by_digest[k]: v for k, v in vectors(org_id, list(by_digest)).items()}
+
+
+def vectors(org_id: str, digests: list[str]) -> dict[str, np.ndarray]:
+    """Stored vectors by digest (float32, normalized), for those that have one."""
     found: dict[str, np.ndarray] = {}
-    keys = list(by_digest)
-    for start in range(0, len(keys), LOOKUP_BATCH):
+    for start in range(0, len(digests), LOOKUP_BATCH):
         rows = db.session.execute(
             SentenceVector.query_for_org(org_id, SentenceVector.digest, SentenceVector.vector)
-            .where(SentenceVector.digest.in_(keys[start:start + LOOKUP_BATCH]))).all()
+            .where(SentenceVector.digest.in_(digests[start:start + LOOKUP_BATCH]))).all()
         for key, blob in rows:
-            found[by_digest[key]] = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+            found[key] = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
     return found
 
 
