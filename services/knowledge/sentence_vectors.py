@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
 import numpy as np
@@ -75,9 +75,14 @@ def fill(org_id: str, model: str, texts: Iterable[str]) -> int:
     """Encode and store the sentences of `texts` that have no vector yet under `model`;
     returns how many were added. Commits (in batches, so a long source shows progress
     and a failure keeps what was stored)."""
-    sentences = sentences_of(texts)
-    have = lookup(org_id, model, sentences)
-    missing = [s for s in sentences if s not in have]
+    by_digest = {digest(org_id, model, s): s for s in sentences_of(texts)}
+    keys = list(by_digest)
+    have: set[str] = set()
+    for start in range(0, len(keys), LOOKUP_BATCH):  # which exist: digests, not vectors
+        have.update(db.session.execute(
+            SentenceVector.query_for_org(org_id, SentenceVector.digest)
+            .where(SentenceVector.digest.in_(keys[start:start + LOOKUP_BATCH]))).scalars())
+    missing = [s for key, s in by_digest.items() if key not in have]
     embedder = get_embedder(model)
     added = 0
     for start in range(0, len(missing), ENCODE_BATCH):
@@ -91,19 +96,9 @@ def fill(org_id: str, model: str, texts: Iterable[str]) -> int:
 
 
 def fill_sources(org_id: str, model: str, source_ids: list[str] | None = None) -> int:
-    """`fill` for the chunks of these sources (None: the whole organization), read in
-    pages so an organization of any size fits in memory."""
-    stmt = KnowledgeChunk.query_for_org(org_id, KnowledgeChunk.id, KnowledgeChunk.text)
-    if source_ids is not None:
-        stmt = stmt.where(KnowledgeChunk.source_id.in_(source_ids))
-    added, after = 0, ""
-    while True:
-        rows = db.session.execute(stmt.where(KnowledgeChunk.id > after)
-                                  .order_by(KnowledgeChunk.id).limit(200)).all()
-        if not rows:
-            return added
-        after = rows[-1][0]
-        added += fill(org_id, model, [r[1] for r in rows])
+    """`fill` for the chunks of these sources (None: the whole organization)."""
+    return sum(fill(org_id, model, texts)
+               for texts in _chunk_texts(org_id, source_ids, page=200))
 
 
 def fill_quietly(org_id: str, model: str, source_ids: list[str] | None = None) -> None:
@@ -127,15 +122,10 @@ def collect_garbage(org_id: str, model: str) -> int:
         .where(SentenceVector.model == model)).scalars())
     if not stored:
         return 0
-    stmt = KnowledgeChunk.query_for_org(org_id, KnowledgeChunk.id, KnowledgeChunk.text)
-    after = ""
-    while stored:
-        rows = db.session.execute(stmt.where(KnowledgeChunk.id > after)
-                                  .order_by(KnowledgeChunk.id).limit(500)).all()
-        if not rows:
+    for texts in _chunk_texts(org_id, None, page=500):
+        stored -= {digest(org_id, model, s) for s in sentences_of(texts)}
+        if not stored:
             break
-        after = rows[-1][0]
-        stored -= {digest(org_id, model, s) for s in sentences_of(r[1] for r in rows)}
     dead = sorted(stored)
     for start in range(0, len(dead), LOOKUP_BATCH):
         db.session.execute(delete(SentenceVector).where(
@@ -150,6 +140,20 @@ def drop_other_models(org_id: str, model: str) -> None:
     db.session.execute(delete(SentenceVector).where(SentenceVector.org_id == org_id,
                                                     SentenceVector.model != model))
     db.session.commit()
+
+
+def _chunk_texts(org_id: str, source_ids: list[str] | None, *,
+                 page: int) -> Iterator[list[str]]:
+    """The texts of the organization's chunks (of these sources, when given), a page at a
+    time in id order, so an organization of any size fits in memory."""
+    stmt = KnowledgeChunk.query_for_org(org_id, KnowledgeChunk.id, KnowledgeChunk.text)
+    if source_ids is not None:
+        stmt = stmt.where(KnowledgeChunk.source_id.in_(source_ids))
+    after = ""
+    while rows := db.session.execute(stmt.where(KnowledgeChunk.id > after)
+                                     .order_by(KnowledgeChunk.id).limit(page)).all():
+        after = rows[-1][0]
+        yield [r[1] for r in rows]
 
 
 def _insert(rows: list[dict[str, object]]) -> None:
