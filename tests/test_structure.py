@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from tests.source_scan import parse
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("api", "cli", "console", "jobs", "models", "services")
 TOP = ("config", "errors", "extensions", "factory", "wsgi")
@@ -25,7 +27,7 @@ def _graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         deps: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(parse(path.read_text())):
             if isinstance(node, ast.Import):
                 deps |= {a.name for a in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

@@ -28,6 +28,7 @@ from sqlalchemy import select
 from services.keys import PREFIX_LEN
 from tests.console.conftest import make_console_org
 from tests.factories import make_key, make_tenant
+from tests.source_scan import parse
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -140,7 +141,7 @@ def test_plaintext_keys_never_stored_logged_or_echoed(app, run_jobs, caplog):
 def test_key_verification_is_constant_time_and_by_hash():
     """Code inspection: the stored hash is compared with hmac.compare_digest, keys are
     looked up by their visible prefix, and no `==` ever touches a hash or a secret."""
-    tree = ast.parse((ROOT / "services/keys.py").read_text())
+    tree = parse((ROOT / "services/keys.py").read_text())
     verify = next(n for n in ast.walk(tree)
                   if isinstance(n, ast.FunctionDef) and n.name == "verify_key")
     calls = {ast.unparse(n.func) for n in ast.walk(verify) if isinstance(n, ast.Call)}
@@ -154,7 +155,7 @@ def test_key_verification_is_constant_time_and_by_hash():
             assert "secret" not in text or "PREFIX_LEN" in text, text  # prefix lookup only
     for path in list((ROOT / "api").rglob("*.py")) + list((ROOT / "services").rglob("*.py")) \
             + list((ROOT / "console").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(parse(path.read_text())):
             if isinstance(node, ast.Compare) and any(isinstance(op, ast.Eq | ast.NotEq)
                                                      for op in node.ops):
                 text = ast.unparse(node)

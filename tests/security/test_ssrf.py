@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.source_scan import parse
+
 ROOT = Path(__file__).resolve().parents[2]
 SKIP_DIRS = {"tests", "bench", "migrations", "node_modules", "instance", ".git", "test-output",
              "__pycache__", ".venv", "venv"}
@@ -70,13 +72,13 @@ def test_every_outbound_http_call_goes_through_the_guarded_client():
     offenders = {}
     for path in files:
         rel = path.relative_to(ROOT).as_posix()
-        uses = _network_uses(ast.parse(path.read_text(), filename=rel))
+        uses = _network_uses(parse(path.read_text(), filename=rel))
         extra = uses - ALLOWED.get(rel, set())
         if extra:
             offenders[rel] = sorted(extra)
     assert not offenders, f"network access outside the guarded client: {offenders}"
     # and the allowed files do use what they are allowed (the scan is not blind)
-    assert "httpx" in _network_uses(ast.parse((ROOT / "services/knowledge/url_guard.py")
+    assert "httpx" in _network_uses(parse((ROOT / "services/knowledge/url_guard.py")
                                               .read_text()))
 
 
@@ -85,8 +87,8 @@ def test_the_scan_catches_the_usual_ways_of_opening_a_connection():
                     "import http.client", "from http import client", "import httpx as h",
                     "__import__('urllib3')", "import importlib\nimportlib.import_module('socket')",
                     "from urllib import request"):
-        assert _network_uses(ast.parse(snippet)), snippet
-    assert not _network_uses(ast.parse("from urllib.parse import urlsplit"))
+        assert _network_uses(parse(snippet)), snippet
+    assert not _network_uses(parse("from urllib.parse import urlsplit"))
 
 
 def test_guarded_client_pins_ignores_proxies_and_never_follows_redirects_itself():
