@@ -79,7 +79,7 @@ def test_every_outbound_http_call_goes_through_the_guarded_client():
     assert not offenders, f"network access outside the guarded client: {offenders}"
     # and the allowed files do use what they are allowed (the scan is not blind)
     assert "httpx" in _network_uses(parse((ROOT / "services/knowledge/url_guard.py")
-                                              .read_text()))
+                                          .read_text()))
 
 
 def test_the_scan_catches_the_usual_ways_of_opening_a_connection():
